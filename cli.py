@@ -1,0 +1,132 @@
+"""Command-line entry points. Commands stay thin: the work is in library code."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build spatial QA data from 3D scans.")
+console = Console(stderr=True)
+
+
+class Dataset(str, Enum):
+    demo = "demo"
+    scannet = "scannet"
+
+
+@data_app.command()
+def build(
+    dataset: Annotated[Dataset, typer.Option(help="raw source to adapt")],
+    out: Annotated[Path, typer.Option(help="output folder")],
+    root: Annotated[Optional[Path], typer.Option(help="dataset root (ScanNet: the folder holding scans/)")] = None,
+    scenes: Annotated[Optional[list[str]], typer.Option(help="only these scene ids (repeatable)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="parallel processes")] = 1,
+    seed: Annotated[int, typer.Option(help="global seed")] = 0,
+    frames: Annotated[int, typer.Option(min=1, help="frames sampled per video")] = 32,
+    tasks: Annotated[Optional[list[str]], typer.Option(help="only these tasks (repeatable)")] = None,
+    video: Annotated[bool, typer.Option(help="also write an mp4 of the sampled frames")] = True,
+    demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
+    demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
+) -> None:
+    """Adapt every scene, then generate QA. Re-running skips finished scenes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vlm3r.pipelines.build import BuildConfig, build as run_build
+    from vlm3r.scenes.base import AdapterConfig
+    from vlm3r.scenes.scannet import ScanNetAdapter
+
+    if dataset is Dataset.demo:
+        from vlm3r.pipelines.demo import ensure_demo_dataset
+
+        with console.status("synthesising demo scans (cached after the first run)..."):
+            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers)
+        adapter = ScanNetAdapter(root, dataset="demo")
+    else:
+        if root is None:
+            raise typer.BadParameter("--root is required for --dataset scannet", param_hint="--root")
+        adapter = ScanNetAdapter(root)
+    config = BuildConfig(
+        out=out,
+        adapter=AdapterConfig(num_frames=frames, seed=seed),
+        workers=workers,
+        tasks=tuple(tasks) if tasks else None,
+        write_video=video,
+    )
+    try:
+        with Progress(
+            TextColumn("[bold]adapt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+            console=console,
+        ) as progress:
+            bar = progress.add_task("", total=None)
+
+            def on_result(res) -> None:  # noqa: ANN001
+                progress.update(bar, advance=1, description=f"{res.scene_id} {res.status}")
+                if res.status != "ok":
+                    progress.console.print(f"[yellow]skipped[/] {res.scene_id}: {res.reason}")
+
+            summary = run_build(adapter, config, scenes, on_result=on_result, on_start=lambda n: progress.update(bar, total=n))
+    except (FileNotFoundError, KeyError) as exc:
+        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
+        raise typer.Exit(2) from exc
+    for sid, reason in summary.skipped.items():
+        console.print(f"[yellow]skipped[/] {sid}: {reason}")
+    table = Table(title="QA per task")
+    table.add_column("task")
+    table.add_column("records", justify="right")
+    for task_name, n in summary.qa_per_task.items():
+        table.add_row(task_name, str(n))
+    console.print(table)
+    print(summary.line())
+    print(f"scene graphs: {out / 'scenes' / adapter.dataset}")
+    print(f"QA shards:    {out / 'qa'}")
+
+
+@data_app.command()
+def schema(out: Annotated[Path, typer.Option(help="folder for the JSON Schema files")]) -> None:
+    """Write the JSON Schemas of scene_metadata, frame_metadata and QA records."""
+    from vlm3r.schemas import write_json_schemas
+
+    for p in write_json_schemas(out):
+        print(p)
+
+
+@data_app.command()
+def bench(
+    scenes: Annotated[int, typer.Option(min=1, help="demo scenes to time")] = 6,
+    real_size: Annotated[bool, typer.Option(help="also time one synthetic scene of real ScanNet size")] = False,
+    cache: Annotated[Optional[Path], typer.Option(help="where the synthetic scans are cached")] = None,
+) -> None:
+    """Adapter seconds per scene (one process, video encoding excluded)."""
+    from vlm3r.pipelines.bench import bench_adapter
+
+    table = Table(title="ScanNet adapter, one process")
+    for col in ("scenes", "vertices", "stream frames", "s/scene (mean)", "s/scene (max)"):
+        table.add_column(col, justify="right")
+    for label, row in bench_adapter(scenes, real_size, cache).items():
+        table.add_row(label, *(str(v) for v in row))
+    Console().print(table)
+
+
+def _not_yet(command: str, issue: str) -> None:
+    print(f"{command}: not implemented yet ({issue}); see the README for what works today.", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def train_main() -> None:
+    """``vlm3r-train``: arrives with the training issue."""
+    _not_yet("vlm3r-train", "training and prediction issue")
+
+
+def eval_main() -> None:
+    """``vlm3r-eval``: arrives with the evaluation issue."""
+    _not_yet("vlm3r-eval", "evaluation issue")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    data_app()

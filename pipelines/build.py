@@ -1,0 +1,253 @@
+"""``vlm3r-data build``: adapt every scene (in parallel, resumable), then run the task generators.
+
+Output layout under ``OUT``::
+
+    scenes/<dataset>/<scene>/scene_metadata.json, frame_metadata.json, frames/<frame_id>.jpg, video.mp4
+    manifest/<dataset>/<scene>.json          status ok|skipped, reason, config fingerprint
+    qa/<task>/<dataset>-<k>.jsonl            QA shards (fixed size, numbered), + <dataset>.done.json
+    build_summary.json
+
+A scene's directory is written under a temporary name and renamed when complete; its manifest entry
+is written after that. A re-run skips scenes whose manifest says ok for the same configuration, so
+an interrupted build resumes. QA is regenerated from the scene graphs on disk at the end of every
+run; it depends only on them and the seed, not on worker count or completion order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from PIL import Image
+
+from vlm3r import __version__
+from vlm3r.datagen import TASKS
+from vlm3r.datagen.records import finalize_records
+from vlm3r.pipelines.io import atomic_write_bytes, atomic_write_json, jsonl_bytes, model_json, replace_dir
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id, scene_rng
+from vlm3r.schemas.scene import SCHEMA_VERSION, FrameMetadata, SceneMetadata
+
+QA_SHARD_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that shapes a build's output (the fingerprint covers the scene-level part)."""
+
+    out: Path
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    workers: int = 1
+    tasks: tuple[str, ...] | None = None
+    write_video: bool = True
+    video_fps: float = 2.0
+
+    def fingerprint(self) -> str:
+        scene_part = {
+            "adapter": asdict(self.adapter),
+            "write_video": self.write_video,
+            "video_fps": self.video_fps,
+            "schema": SCHEMA_VERSION,
+            "vlm3r": __version__,
+        }
+        return hashlib.sha1(json.dumps(scene_part, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class SceneResult:
+    scene_id: str
+    status: str  # "ok" | "skipped"
+    reason: str | None = None
+    seconds: float = 0.0
+    num_objects: int = 0
+    num_frames: int = 0
+    fingerprint: str = ""
+
+
+@dataclass
+class BuildSummary:
+    dataset: str
+    out: str
+    scenes_ok: int = 0
+    scenes_resumed: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    qa_per_task: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        qa = ", ".join(f"{t}={n}" for t, n in self.qa_per_task.items()) or "none"
+        return (
+            f"{self.dataset}: {self.scenes_ok} scenes ok ({self.scenes_resumed} resumed), "
+            f"{len(self.skipped)} skipped; QA: {qa}; {self.seconds:.1f}s -> {self.out}"
+        )
+
+
+def scene_dir(out: Path, dataset: str, scene_id: str) -> Path:
+    return out / "scenes" / dataset / scene_id
+
+
+def manifest_path(out: Path, dataset: str, scene_id: str) -> Path:
+    return out / "manifest" / dataset / f"{scene_id}.json"
+
+
+def write_scene_outputs(adapted: AdaptedScene, out: Path, write_video: bool, video_fps: float) -> None:
+    """Write one scene's directory atomically (temporary directory, then rename)."""
+    from vlm3r.pipelines.video import write_mp4
+
+    scene, frames = adapted.scene, adapted.frames
+    final = scene_dir(out, scene.dataset, scene.scene_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".tmp-{scene.scene_id}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "frames").mkdir(parents=True)
+    rel = final.relative_to(out).as_posix()
+    if frames is not None:
+        for fr in frames.frames:
+            name = f"frames/{fr.frame_id:06d}.jpg"
+            Image.fromarray(adapted.images[fr.frame_id]).save(tmp / name, format="JPEG", quality=92)
+            fr.color_path = f"{rel}/{name}"
+        if write_video and frames.frames:
+            write_mp4([adapted.images[fr.frame_id] for fr in frames.frames], tmp / "video.mp4", video_fps)
+            scene.video_path = f"{rel}/video.mp4"
+        (tmp / "frame_metadata.json").write_bytes(model_json(frames))
+    (tmp / "scene_metadata.json").write_bytes(model_json(scene))
+    replace_dir(tmp, final)
+
+
+def process_scene(adapter: SceneAdapter, scene_id: str, config: BuildConfig) -> SceneResult:
+    """Adapt one scene and write its outputs; never raises (a failure becomes a skipped result)."""
+    t0 = time.perf_counter()
+    fp = config.fingerprint()
+    try:
+        check_scene_id(scene_id)
+        adapted = adapter.load(scene_id, config.adapter)
+        write_scene_outputs(adapted, config.out, config.write_video, config.video_fps)
+    except SceneError as exc:
+        return SceneResult(scene_id, "skipped", str(exc), time.perf_counter() - t0, fingerprint=fp)
+    except Exception as exc:  # one bad scene never stops a build
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        reason = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+        return SceneResult(scene_id, "skipped", " ".join(reason.split()), time.perf_counter() - t0, fingerprint=fp)
+    n_frames = len(adapted.frames.frames) if adapted.frames else 0
+    return SceneResult(
+        scene_id, "ok", None, time.perf_counter() - t0, len(adapted.scene.objects), n_frames, fingerprint=fp
+    )
+
+
+def is_done(out: Path, dataset: str, scene_id: str, fingerprint: str) -> bool:
+    """A scene is finished when its manifest says ok for this configuration and its files exist."""
+    try:
+        entry = json.loads(manifest_path(out, dataset, scene_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        entry.get("status") == "ok"
+        and entry.get("fingerprint") == fingerprint
+        and (scene_dir(out, dataset, scene_id) / "scene_metadata.json").is_file()
+    )
+
+
+def adapt_scenes(
+    adapter: SceneAdapter,
+    scene_ids: Sequence[str],
+    config: BuildConfig,
+    on_result: Callable[[SceneResult], None] = lambda r: None,
+) -> list[SceneResult]:
+    """Run ``process_scene`` for every scene (process pool when workers > 1); write manifests."""
+    results: list[SceneResult] = []
+
+    def record(res: SceneResult) -> None:
+        atomic_write_json(manifest_path(config.out, adapter.dataset, res.scene_id), asdict(res))
+        results.append(res)
+        on_result(res)
+
+    if config.workers <= 1 or len(scene_ids) <= 1:
+        for sid in scene_ids:
+            record(process_scene(adapter, sid, config))
+    else:
+        with ProcessPoolExecutor(max_workers=config.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(process_scene, adapter, sid, config) for sid in scene_ids]
+            for fut in as_completed(futures):
+                record(fut.result())
+    return results
+
+
+def load_scene_graph(out: Path, dataset: str, scene_id: str) -> tuple[SceneMetadata, FrameMetadata | None]:
+    d = scene_dir(out, dataset, scene_id)
+    scene = SceneMetadata.model_validate_json((d / "scene_metadata.json").read_bytes())
+    fm = d / "frame_metadata.json"
+    frames = FrameMetadata.model_validate_json(fm.read_bytes()) if fm.is_file() else None
+    return scene, frames
+
+
+def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], tasks: Sequence[str] | None, seed: int) -> dict[str, int]:
+    """Run the task generators over the built scenes and write numbered JSONL shards per task."""
+    graphs = [load_scene_graph(out, dataset, sid) for sid in sorted(scene_ids)]
+    counts: dict[str, int] = {}
+    for task in TASKS.select(tasks):
+        per_scene = []
+        for scene, frames in graphs:
+            if task.needs_frames and frames is None:
+                continue
+            rng = scene_rng(seed, task.name, scene.dataset, scene.scene_id)
+            per_scene.append((scene, task.generate(scene, frames, rng)))
+        records = finalize_records(task, per_scene, seed)
+        write_task_shards(out / "qa" / task.name, dataset, records, task.version)
+        counts[task.name] = len(records)
+    return counts
+
+
+def write_task_shards(task_dir: Path, dataset: str, records: list, version: int) -> None:
+    """Replace ``<dataset>-*.jsonl`` with fixed-size numbered shards; the done marker goes last."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    marker = task_dir / f"{dataset}.done.json"
+    marker.unlink(missing_ok=True)
+    for old in task_dir.glob(f"{dataset}-*.jsonl"):
+        old.unlink()
+    n_shards = max(1, -(-len(records) // QA_SHARD_SIZE))
+    for k in range(n_shards):
+        chunk = records[k * QA_SHARD_SIZE : (k + 1) * QA_SHARD_SIZE]
+        atomic_write_bytes(task_dir / f"{dataset}-{k:05d}.jsonl", jsonl_bytes(chunk))
+    atomic_write_json(marker, {"records": len(records), "shards": n_shards, "task_version": version})
+
+
+def build(
+    adapter: SceneAdapter,
+    config: BuildConfig,
+    scene_ids: Sequence[str] | None = None,
+    on_result: Callable[[SceneResult], None] = lambda r: None,
+    on_start: Callable[[int], None] = lambda n: None,
+) -> BuildSummary:
+    """Adapt the scenes not yet done, then (re)generate QA over every scene built ok."""
+    t0 = time.perf_counter()
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    if config.tasks is not None:
+        TASKS.select(config.tasks)  # fail fast on a typo, before any work
+    ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
+    fp = config.fingerprint()
+    summary = BuildSummary(dataset=adapter.dataset, out=str(out))
+    todo, done = [], []
+    for sid in ids:
+        try:
+            check_scene_id(sid)
+        except ValueError as exc:
+            summary.skipped[sid] = str(exc)
+            continue
+        (done if is_done(out, adapter.dataset, sid, fp) else todo).append(sid)
+    on_start(len(todo))
+    results = adapt_scenes(adapter, todo, config, on_result)
+    ok = sorted(done + [r.scene_id for r in results if r.status == "ok"])
+    summary.skipped.update({r.scene_id: r.reason or "" for r in results if r.status != "ok"})
+    summary.scenes_ok, summary.scenes_resumed = len(ok), len(done)
+    summary.qa_per_task = generate_qa(out, adapter.dataset, ok, config.tasks, config.adapter.seed)
+    summary.seconds = time.perf_counter() - t0
+    atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))
+    return summary

@@ -1,0 +1,46 @@
+"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def model_json(model: BaseModel) -> bytes:
+    """Deterministic JSON of a pydantic model (field order = declaration order)."""
+    return (model.model_dump_json(indent=1) + "\n").encode("utf-8")
+
+
+def jsonl_bytes(models: Iterable[BaseModel]) -> bytes:
+    return b"".join(m.model_dump_json().encode("utf-8") + b"\n" for m in models)
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move a completed temporary directory into place, replacing an older one."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)

@@ -1,0 +1,326 @@
+"""ScanNet v2 raw scans -> scene graphs.
+
+Expected directory tree (names as in the official release)::
+
+    ROOT/
+      scannetv2-labels.combined.tsv             raw label -> ScanNet200 category, NYU40 class
+      scans/<scene>/
+        <scene>_vh_clean_2.ply                  mesh, scan frame (z-up, not axis-aligned)
+        <scene>_vh_clean_2.labels.ply           optional; must carry a ushort `label` property
+        <scene>_vh_clean_2.0.010000.segs.json   segIndices: one segment id per mesh vertex
+        <scene>.aggregation.json                segGroups: objectId, label, segments
+        <scene>.txt                             axisAlignment = 16 floats (row-major 4x4)
+        <scene>.sens                            RGB-D stream, version 4
+        <scene>_2d-instance-filt.zip            optional; instance-filt/<frame>.png, value = objectId + 1
+
+Coordinates: points and camera-to-world poses are both axis-aligned (``A @ x``), giving the z-up
+world of the scene graph. Frames use the depth camera's intrinsics and image size; colour frames
+are resized to it. Visibility comes from the instance PNGs when the zip is there, otherwise from
+depth-tested projection of the instances' vertices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, sample_frame_ids, scene_rng
+from vlm3r.scenes.categories import category_rules
+from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center, transform_points
+from vlm3r.scenes.sens import SensError, SensReader
+from vlm3r.scenes.visibility import visible_from_mask, visible_from_projection
+from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, SceneMetadata
+
+SCANNET_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    category: str
+    nyu40class: str
+
+
+def read_label_map(path: Path) -> dict[str, LabelRow]:
+    """``scannetv2-labels.combined.tsv``: raw_category -> (ScanNet200 category, NYU40 class)."""
+    if not path.is_file():
+        raise SceneError(path, "missing labels table")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SceneError(path, f"unreadable labels table ({exc})") from exc
+    if not rows or not {"raw_category", "category", "nyu40class"} <= set(rows[0]):
+        raise SceneError(path, "labels table lacks raw_category/category/nyu40class columns")
+    return {r["raw_category"]: LabelRow(r["category"] or "", r["nyu40class"] or "") for r in rows}
+
+
+def benchmark_category(raw_label: str, label_map: dict[str, LabelRow]) -> str | None:
+    """ScanNetV2 20-class names come from the NYU40 class, ScanNet200 names from the category."""
+    rules = category_rules()
+    row = label_map.get(raw_label)
+    if row is not None and rules.normalise(row.nyu40class) in rules.scannet20:
+        return rules.normalise(row.nyu40class)
+    return rules.to_benchmark(row.category if row else None, raw_label)
+
+
+def read_axis_alignment(path: Path) -> np.ndarray:
+    """The 4x4 ``axisAlignment`` of ``<scene>.txt``; identity when the file has none (test scans)."""
+    if not path.is_file():
+        raise SceneError(path, "missing scene info file")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    m = re.search(r"^\s*axisAlignment\s*=\s*(.*)$", text, flags=re.MULTILINE)
+    if m is None:
+        return np.eye(4)
+    try:
+        values = np.array([float(x) for x in m.group(1).split()], dtype=np.float64)
+    except ValueError as exc:
+        raise SceneError(path, f"axisAlignment is not numeric ({exc})") from exc
+    if values.size != 16 or not np.isfinite(values).all():
+        raise SceneError(path, f"axisAlignment needs 16 finite numbers, got {values.size}")
+    return values.reshape(4, 4)
+
+
+def read_mesh_vertices(path: Path) -> np.ndarray:
+    """(V, 3) float64 vertex positions of a ScanNet mesh."""
+    from plyfile import PlyData
+
+    if not path.is_file():
+        raise SceneError(path, "missing mesh")
+    try:
+        ply = PlyData.read(str(path))
+        v = ply["vertex"]
+        pts = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
+    except Exception as exc:
+        raise SceneError(path, f"unreadable mesh ({exc})") from exc
+    if len(pts) == 0:
+        raise SceneError(path, "mesh has no vertices")
+    if not np.isfinite(pts).all():
+        raise SceneError(path, "mesh vertices contain NaN or inf")
+    return pts
+
+
+def check_labels_ply(path: Path, num_vertices: int) -> None:
+    """The optional labels mesh must carry a per-vertex ``label`` and match the mesh."""
+    from plyfile import PlyData
+
+    try:
+        v = PlyData.read(str(path))["vertex"]
+    except Exception as exc:
+        raise SceneError(path, f"unreadable labels mesh ({exc})") from exc
+    if "label" not in v.data.dtype.names:
+        raise SceneError(path, "ply has no 'label' vertex property")
+    if len(v.data) != num_vertices:
+        raise SceneError(path, f"{len(v.data)} vertices, mesh has {num_vertices}")
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise SceneError(path, "missing file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SceneError(path, f"invalid JSON ({exc})") from exc
+
+
+def instance_vertices(
+    segs_path: Path, agg_path: Path, num_vertices: int
+) -> list[tuple[int, str, np.ndarray]]:
+    """(objectId, raw label, vertex indices) for every aggregation group."""
+    segs = _read_json(segs_path).get("segIndices")
+    if not isinstance(segs, list) or len(segs) != num_vertices:
+        n = len(segs) if isinstance(segs, list) else "no"
+        raise SceneError(segs_path, f"segIndices has {n} entries, mesh has {num_vertices} vertices")
+    seg_of_vertex = np.asarray(segs, dtype=np.int64)
+    order = np.argsort(seg_of_vertex, kind="stable")
+    seg_sorted = seg_of_vertex[order]
+    groups = _read_json(agg_path).get("segGroups")
+    if not isinstance(groups, list):
+        raise SceneError(agg_path, "no segGroups list")
+    out: list[tuple[int, str, np.ndarray]] = []
+    seen: set[int] = set()
+    for g in groups:
+        try:
+            oid = int(g["objectId"])
+            label = str(g["label"])
+            segments = np.asarray(g["segments"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(agg_path, f"malformed segGroup ({exc})") from exc
+        if oid < 0 or oid in seen:
+            raise SceneError(agg_path, f"duplicate or negative objectId {oid}")
+        seen.add(oid)
+        lo = np.searchsorted(seg_sorted, segments, side="left")
+        hi = np.searchsorted(seg_sorted, segments, side="right")
+        missing = segments[hi == lo]
+        if len(missing):
+            raise SceneError(agg_path, f"objectId {oid} references unknown segment {int(missing[0])}")
+        idx = np.concatenate([order[a:b] for a, b in zip(lo, hi)]) if len(segments) else np.empty(0, np.int64)
+        out.append((oid, label, np.sort(idx)))
+    return out
+
+
+def _read_masks(zip_path: Path, frame_ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Instance PNGs of the requested frames that the zip holds (H, W) int64."""
+    from PIL import Image
+
+    masks: dict[int, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = {Path(n).stem: n for n in zf.namelist() if n.endswith(".png")}
+            for fid in frame_ids:
+                name = names.get(str(int(fid)))
+                if name is not None:
+                    with Image.open(io.BytesIO(zf.read(name))) as im:
+                        masks[int(fid)] = np.asarray(im).astype(np.int64)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SceneError(zip_path, f"unreadable instance zip ({exc})") from exc
+    return masks
+
+
+class ScanNetAdapter:
+    """Adapter for the ScanNet v2 raw layout (see the module docstring for the tree)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        dataset: str = "scannet",
+        scans_dir: str = "scans",
+        labels_tsv: str = "scannetv2-labels.combined.tsv",
+    ) -> None:
+        self.root = Path(root)
+        self.dataset = dataset
+        self.scans = self.root / scans_dir
+        self.labels_tsv = self.root / labels_tsv
+
+    def list_scenes(self) -> list[str]:
+        if not self.scans.is_dir():
+            raise FileNotFoundError(f"{self.scans}: not a directory (expected ROOT/scans/<scene>/)")
+        return sorted(p.name for p in self.scans.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def load(self, scene_id: str, config: AdapterConfig) -> AdaptedScene:
+        d = self.scans / scene_id
+        if not d.is_dir():
+            raise SceneError(d, "scene directory missing")
+        f = {
+            "mesh": d / f"{scene_id}_vh_clean_2.ply",
+            "labels_mesh": d / f"{scene_id}_vh_clean_2.labels.ply",
+            "segs": d / f"{scene_id}_vh_clean_2.0.010000.segs.json",
+            "agg": d / f"{scene_id}.aggregation.json",
+            "info": d / f"{scene_id}.txt",
+            "sens": d / f"{scene_id}.sens",
+            "masks": d / f"{scene_id}_2d-instance-filt.zip",
+        }
+        align = read_axis_alignment(f["info"])
+        label_map = read_label_map(self.labels_tsv)
+        raw_pts = read_mesh_vertices(f["mesh"])
+        if f["labels_mesh"].exists():
+            check_labels_ply(f["labels_mesh"], len(raw_pts))
+        points = transform_points(align, raw_pts)
+
+        objects: list[ObjectInstance] = []
+        point_instance = np.full(len(points), -1, dtype=np.int64)  # benchmark objects only
+        for oid, raw_label, idx in instance_vertices(f["segs"], f["agg"], len(points)):
+            category = benchmark_category(raw_label, label_map)
+            if category is None or len(idx) == 0:
+                continue
+            box = minimal_oriented_box(points[idx])
+            objects.append(
+                ObjectInstance(instance_id=oid, category=category, raw_label=raw_label, box=box, num_points=len(idx))
+            )
+            point_instance[idx] = oid
+        objects.sort(key=lambda o: o.instance_id)
+        room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
+        counts: dict[str, int] = {}
+        for o in objects:
+            counts[o.category] = counts.get(o.category, 0) + 1
+
+        frames, images = self._frames(scene_id, f, align, points, point_instance, config)
+        sources = [p for k, p in f.items() if p.exists()] + [self.labels_tsv]
+        scene = SceneMetadata(
+            scene_id=scene_id,
+            dataset=self.dataset,
+            room_size=room_size,
+            room_center=room_center,
+            object_counts=dict(sorted(counts.items())),
+            objects=objects,
+            source_files=sorted(str(p.relative_to(self.root)) for p in sources),
+        )
+        return AdaptedScene(scene=scene, frames=frames, images=images)
+
+    def _frames(
+        self,
+        scene_id: str,
+        f: dict[str, Path],
+        align: np.ndarray,
+        points: np.ndarray,
+        point_instance: np.ndarray,
+        config: AdapterConfig,
+    ) -> tuple[FrameMetadata, dict[int, np.ndarray]]:
+        """Sample frames from the .sens stream, align their poses, decode images, find visibility."""
+        from PIL import Image
+
+        if not f["sens"].is_file():
+            raise SceneError(f["sens"], "missing RGB-D stream")
+        try:
+            reader = SensReader(f["sens"])
+        except SensError as exc:
+            raise SceneError(f["sens"], exc.args[0].split(": ", 1)[-1]) from exc
+        with reader:
+            h = reader.header
+            valid = np.flatnonzero(reader.valid_mask())
+            if len(valid) == 0:
+                raise SceneError(f["sens"], f"no frame with a finite pose among {h.num_frames}")
+            ids = sample_frame_ids(valid, config.num_frames)
+            k = h.depth_intrinsics
+            intr = Intrinsics(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], width=h.depth_width, height=h.depth_height)
+            ts = reader.color_timestamps.astype(np.float64) / 1e6
+            if not (len(ts) > 1 and np.all(np.diff(ts) > 0)):  # many real scans store zeros
+                ts = np.arange(h.num_frames) / SCANNET_FPS
+            instance_ids = {int(i) for i in np.unique(point_instance[point_instance >= 0])}
+            masks = _read_masks(f["masks"], ids) if f["masks"].is_file() else {}
+            frames: list[Frame] = []
+            images: dict[int, np.ndarray] = {}
+            sources = set()
+            try:
+                for fid in ids.tolist():
+                    pose = align @ reader.poses[fid]
+                    rgb = reader.read_color(fid)
+                    if rgb.shape[:2] != (intr.height, intr.width):
+                        rgb = np.asarray(Image.fromarray(rgb).resize((intr.width, intr.height), Image.BILINEAR))
+                    images[fid] = rgb
+                    if fid in masks:
+                        mask = masks[fid]
+                        if mask.shape != (intr.height, intr.width):
+                            mask = np.asarray(
+                                Image.fromarray(mask.astype(np.int32)).resize((intr.width, intr.height), Image.NEAREST)
+                            ).astype(np.int64)
+                        visible = visible_from_mask(mask, instance_ids, config.min_visible_pixels)
+                        sources.add("instance_masks")
+                    else:
+                        depth = reader.read_depth(fid).astype(np.float64) / h.depth_shift
+                        visible = visible_from_projection(
+                            points, point_instance, pose, intr.matrix(), depth, config.min_visible_pixels
+                        )
+                        sources.add("depth_projection")
+                    frames.append(
+                        Frame(frame_id=fid, timestamp_s=float(ts[fid]), camera_to_world=pose.tolist(), visible=visible)
+                    )
+            except SensError as exc:
+                raise SceneError(f["sens"], exc.args[0].split(": ", 1)[-1]) from exc
+        meta = FrameMetadata(
+            scene_id=scene_id,
+            dataset=self.dataset,
+            intrinsics=intr,
+            fps=SCANNET_FPS,
+            num_stream_frames=h.num_frames,
+            num_valid_frames=len(valid),
+            visibility_source="+".join(sorted(sources)),
+            frames=frames,
+        )
+        return meta, images

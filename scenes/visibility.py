@@ -1,0 +1,96 @@
+"""Which instances a frame sees, with their 2D boxes and pixel counts.
+
+Two sources, same output (``VisibleInstance`` sorted by instance id):
+- instance masks (ScanNet's 2D instance PNGs, value = objectId + 1);
+- depth-tested projection of the instances' mesh vertices (any dataset with depth).
+Pixel coordinates: integer columns (x) and rows (y) of the image; boxes are inclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+from scipy import ndimage
+
+from vlm3r.schemas.scene import VisibleInstance
+
+
+def visible_from_mask(
+    mask: np.ndarray, instance_ids: Collection[int], min_pixels: int = 1, offset: int = 1
+) -> list[VisibleInstance]:
+    """Visibility from an (H, W) integer mask whose value is ``instance_id + offset`` (0 = none).
+
+    Only ids in ``instance_ids`` are reported, and only with at least ``min_pixels`` pixels.
+    """
+    labels = np.asarray(mask).astype(np.int64) - offset + 1  # label k <-> instance k - 1
+    labels[labels < 1] = 0
+    counts = np.bincount(labels.ravel())
+    slices = ndimage.find_objects(labels)
+    out = []
+    for inst in sorted(instance_ids):
+        k = inst + 1
+        if k >= len(counts) or counts[k] < min_pixels or slices[k - 1] is None:
+            continue
+        rows, cols = slices[k - 1]
+        out.append(
+            VisibleInstance(
+                instance_id=inst,
+                bbox_2d=[cols.start, rows.start, cols.stop - 1, rows.stop - 1],
+                pixel_count=int(counts[k]),
+            )
+        )
+    return out
+
+
+def depth_tolerance(z: np.ndarray) -> np.ndarray:
+    """Depth agreement tolerance (metres) for a point at depth ``z``: 5 cm, growing 2% with depth."""
+    return np.maximum(0.05, 0.02 * z)
+
+
+def visible_from_projection(
+    points: np.ndarray,
+    point_instance: np.ndarray,
+    camera_to_world: np.ndarray,
+    intrinsics: np.ndarray,
+    depth_m: np.ndarray,
+    min_pixels: int = 1,
+) -> list[VisibleInstance]:
+    """Visibility by projecting instance points into a frame and keeping those whose depth agrees
+    with the frame's depth map.
+
+    points: (V, 3) world metres; point_instance: (V,) instance id per point (< 0: ignore);
+    camera_to_world: (4, 4) OpenCV; intrinsics: (3, 3) for ``depth_m`` (H, W) in metres (0 = no depth).
+    An instance's pixel count is the number of distinct pixels its surviving points land on.
+    """
+    h, w = depth_m.shape
+    world_to_cam = np.linalg.inv(camera_to_world)
+    sel = point_instance >= 0
+    pts, inst = points[sel], point_instance[sel]
+    cam = pts @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    z = cam[:, 2]
+    front = z > 1e-3
+    cam, inst, z = cam[front], inst[front], z[front]
+    u = np.floor(intrinsics[0, 0] * cam[:, 0] / z + intrinsics[0, 2] + 0.5).astype(np.int64)
+    v = np.floor(intrinsics[1, 1] * cam[:, 1] / z + intrinsics[1, 2] + 0.5).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v, z, inst = u[inside], v[inside], z[inside], inst[inside]
+    d = depth_m[v, u]
+    ok = (d > 0) & (np.abs(z - d) <= depth_tolerance(d))
+    u, v, inst = u[ok], v[ok], inst[ok]
+    if len(inst) == 0:
+        return []
+    # Distinct (instance, pixel) pairs, then per-instance counts and bounds.
+    key = np.unique(inst * (h * w) + v * w + u)
+    inst_u, pix = key // (h * w), key % (h * w)
+    ys, xs = pix // w, pix % w
+    ids, start, counts = np.unique(inst_u, return_index=True, return_counts=True)
+    xmin = np.minimum.reduceat(xs, start)
+    xmax = np.maximum.reduceat(xs, start)
+    ymin = np.minimum.reduceat(ys, start)
+    ymax = np.maximum.reduceat(ys, start)
+    return [
+        VisibleInstance(instance_id=int(i), bbox_2d=[int(a), int(b), int(c), int(d_)], pixel_count=int(n))
+        for i, a, b, c, d_, n in zip(ids, xmin, ymin, xmax, ymax, counts)
+        if n >= min_pixels
+    ]
