@@ -14,43 +14,37 @@ ROOM_SAMPLE_POINTS = 10_000
 ROOM_ALPHA = 5.0
 
 
-def require_open3d():  # noqa: ANN201 - returns the module
-    """Import open3d lazily, with a one-line hint when it is missing."""
-    try:
-        import open3d as o3d
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("open3d is required for scene geometry: pip install 'vlm3r[geometry]'") from exc
-    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-    return o3d
-
-
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 4x4 homogeneous transform to (N, 3) points."""
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def minimal_oriented_box(points: np.ndarray) -> OrientedBox:
-    """Minimal oriented bounding box of (N, 3) points (open3d's convention: center, extent, R).
+    """Minimum-volume oriented bounding box of (N, 3) points, as centre / full extents / rotation
+    (columns = box axes in world), the convention of open3d's ``OrientedBoundingBox``.
 
-    Degenerate inputs (fewer than 4 points, or coplanar points) fall back to the axis-aligned box
-    with identity rotation, so that every instance still gets a box.
+    Computed with trimesh's ``oriented_bounds`` (convex hull, then every hull face direction with a
+    2D minimum-area rectangle), which is exact for box-shaped inputs and, unlike open3d's minimal box,
+    stable under float32 noise. Degenerate inputs (fewer than 4 points, or flat point sets) fall back
+    to the axis-aligned box, so that every instance still gets a box.
     """
+    import trimesh
+
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise ValueError(f"expected (N, 3) points, got shape {pts.shape}")
     if not np.isfinite(pts).all():
         raise ValueError("points contain NaN or inf")
-    o3d = require_open3d()
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     center, extent, rot = (lo + hi) / 2, hi - lo, np.eye(3)
     if len(pts) >= 4:
-        try:  # robust=False is exact on clean input; robust=True (joggled) only rescues flat sets
-            box = cloud.get_minimal_oriented_bounding_box(robust=False)
-        except RuntimeError:
-            box = None
-        if box is not None and np.asarray(box.extent).max() > 0:
-            center, extent, rot = np.asarray(box.center), np.asarray(box.extent), np.asarray(box.R)
+        try:
+            to_origin, ext = trimesh.bounds.oriented_bounds(pts)
+        except Exception:  # qhull on flat or degenerate sets
+            to_origin = None
+        if to_origin is not None and np.prod(ext) < np.prod(np.maximum(extent, 1e-12)) * (1 + 1e-9):
+            box_to_world = np.linalg.inv(to_origin)
+            center, extent, rot = box_to_world[:3, 3], np.asarray(ext, dtype=np.float64), box_to_world[:3, :3]
     if np.linalg.det(rot) < 0:  # keep a proper rotation: flip the last axis (same box)
         rot = rot.copy()
         rot[:, 2] *= -1

@@ -20,3 +20,26 @@ def shared_file():
         return p
 
     return get
+
+
+SMALL = dict(n_frames=64, width=160, height=120, mesh_resolution=0.05, n_objects=(8, 14))
+
+
+def make_small_scenes(root: Path, ids: list[str], seed0: int = 11):
+    """Write small synthetic scenes in the ScanNet layout under ``root``; returns {id: SyntheticScene}."""
+    from vlm3r.scenes.scannet_layout import write_scannet_scene
+    from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+
+    scenes = {}
+    for k, sid in enumerate(ids):
+        scenes[sid] = make_scene(sid, seed=seed0 + k, config=SyntheticConfig(**SMALL))
+        write_scannet_scene(scenes[sid], root)
+    return scenes
+
+
+@pytest.fixture(scope="session")
+def scannet_root(tmp_path_factory):
+    """Three synthetic scans in the ScanNet raw layout (read-only for tests: copy before changing)."""
+    root = tmp_path_factory.mktemp("scannet_raw")
+    scenes = make_small_scenes(root, ["scene0001_00", "scene0002_00", "scene0003_00"])
+    return root, scenes
