@@ -9,25 +9,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+FF_QP2LAMBDA = 118  # FFmpeg's scale between quantiser and lambda
 
-def rgb_to_yuvj420(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> planar full-range YUV 4:2:0, shape (H * 3 / 2, W), H and W even.
 
-    The colour conversion is Pillow's (JPEG / BT.601 full range); chroma is averaged over 2x2
-    blocks. Done here rather than by FFmpeg's swscale, whose SIMD path gave different bytes for the
-    same input from one call to the next, which broke byte-identical outputs.
+def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> planar limited-range BT.601 YUV 4:2:0, shape (H * 3 / 2, W), H, W even.
+
+    Pillow's full-range YCbCr, rescaled to video range; chroma averaged over 2x2 blocks. Done here,
+    not by FFmpeg's swscale, so that the same frames always give the same bytes.
     """
     h, w = rgb.shape[:2]
     ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"), dtype=np.float32)
-    chroma = ycc[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
-    planes = [ycc[..., 0].reshape(-1), chroma[..., 0].reshape(-1), chroma[..., 1].reshape(-1)]
+    y = 16.0 + ycc[..., 0] * (219.0 / 255.0)
+    c = 128.0 + (ycc[..., 1:] - 128.0) * (224.0 / 255.0)
+    c = c.reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    planes = [y.reshape(-1), c[..., 0].reshape(-1), c[..., 1].reshape(-1)]
     return np.clip(np.round(np.concatenate(planes)), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
-def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0) -> None:
-    """Encode (H, W, 3) uint8 RGB frames as H.264 (full-range 4:2:0; odd sizes cropped to even).
+def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, quantiser: int = 3) -> None:
+    """Encode (H, W, 3) uint8 RGB frames as MPEG-4 Part 2 in an mp4 (odd sizes cropped to even).
 
-    Deterministic: the same frames give the same bytes (single-threaded x264, explicit timestamps).
+    FFmpeg's native MPEG-4 encoder at a fixed quantiser, one thread, explicit timestamps: the same
+    frames give the same bytes. (libx264 was tried first: it gave two different outputs for the
+    same input within one process, which breaks byte-identical builds.)
     """
     try:
         import av
@@ -38,12 +43,15 @@ def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0) -> Non
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = Fraction(fps).limit_denominator(1000)
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuvj420p"
+        stream = container.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = 1 / rate
-        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        cc = stream.codec_context
+        cc.thread_count = 1
+        cc.qscale = True
+        cc.global_quality = quantiser * FF_QP2LAMBDA
         for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuvj420(np.ascontiguousarray(rgb[:h, :w])), format="yuvj420p")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(np.ascontiguousarray(rgb[:h, :w])), format="yuv420p")
             frame.pts, frame.time_base = i, 1 / rate
             container.mux(stream.encode(frame))
         container.mux(stream.encode())

@@ -30,7 +30,8 @@ from vlm3r.scenes.synthetic import (
 pytest.importorskip("open3d")
 
 from vlm3r.scenes.render import SceneRenderer  # noqa: E402
-from vlm3r.scenes.scannet_layout import LABELS_TSV, write_scannet_scene  # noqa: E402
+from vlm3r.scenes.scannet import benchmark_category, read_label_map  # noqa: E402
+from vlm3r.scenes.scannet_layout import LABELS_TSV, write_labels_tsv, write_scannet_scene  # noqa: E402
 
 SMALL = SyntheticConfig(n_frames=60, width=64, height=48, mesh_resolution=0.25, n_invalid_poses=3)
 SEEDS = range(6)
@@ -194,7 +195,8 @@ def test_camera_path(scenes: list[SyntheticScene]) -> None:
         n = s.config.n_frames
         assert poses.shape == (n, 4, 4) and np.isfinite(poses).all()
         rot = poses[:, :3, :3]
-        np.testing.assert_allclose(np.einsum("nji,njk->nik", rot, rot), np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-9)
+        gram = np.einsum("nji,njk->nik", rot, rot)
+        np.testing.assert_allclose(gram, np.broadcast_to(np.eye(3), (n, 3, 3)), atol=1e-9)
         np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-9)
         np.testing.assert_array_equal(poses[:, 3], np.broadcast_to([0, 0, 0, 1.0], (n, 4)))
         # no roll: camera x axis horizontal; looking slightly down (camera z has negative world z)
@@ -350,7 +352,8 @@ def test_layout_sens(written: tuple[SyntheticScene, Path, Path]) -> None:
         assert (h.depth_width, h.depth_height, h.depth_shift) == (80, 60, 1000.0)
         assert (h.color_compression, h.depth_compression, h.sensor_name) == (2, 1, "StructureSensor")
         fx, fy, cx, cy = scene.intrinsics
-        np.testing.assert_allclose(h.depth_intrinsics, [[fx, 0, cx, 0], [0, fy, cy, 0], [0, 0, 1, 0], [0, 0, 0, 1]], rtol=1e-6)
+        k = [[fx, 0, cx, 0], [0, fy, cy, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+        np.testing.assert_allclose(h.depth_intrinsics, k, rtol=1e-6)
         np.testing.assert_allclose(h.color_intrinsics[0, 0], 1.5 * fx, rtol=1e-6)
         np.testing.assert_allclose(h.color_intrinsics[0, 2], 1.5 * (cx + 0.5) - 0.5, rtol=1e-6)
         valid = r.valid_mask()
@@ -441,21 +444,21 @@ def test_labels_tsv_maps_raw_labels(written: tuple[SyntheticScene, Path, Path], 
                       "eigen13class", "ModelNetId", "ModelNet40", "ModelNet40Class", "wnsynsetid", "wnsynsetkey",
                       "mpcat40index", "mpcat40"]
     rows = {r[1]: dict(zip(header, r)) for r in (line.split("\t") for line in lines[1:])}
-    cats = json.loads((Path(__file__).resolve().parents[2] / "scenes" / "data" / "categories.json").read_text())
-    bench = set(cats["scannet20_subset"]) | set(cats["scannet200_subset"])
+    label_map = read_label_map(root / LABELS_TSV)
     for o in scene.objects:
-        row = rows[o.raw_label]
-        name = row["category"].strip().lower()
-        mapped = name if name in bench else cats["synonyms"].get(name)
-        if mapped is None:
-            mapped = row["nyu40class"] if row["nyu40class"] in bench else None
-        assert mapped == o.category, (o.raw_label, row)
+        assert benchmark_category(o.raw_label, label_map) == o.category, (o.raw_label, rows[o.raw_label])
+    # every raw label the generator can draw maps to its category through the rows written for it
+    every = write_labels_tsv(tmp_path / "all", [raw for spec in CATALOGUE for raw in spec.raw_labels])
+    full_map = read_label_map(every)
+    for spec in CATALOGUE:
+        for raw in spec.raw_labels:
+            assert benchmark_category(raw, full_map) == spec.category, raw
+    for name in ("wall", "floor", "ceiling"):
+        assert benchmark_category(name, full_map) is None
     for name in ("wall", "floor", "ceiling"):
         assert rows[name]["category"] == name
 
     # merging: union of rows, existing rows kept, order independent of writing order
-    from vlm3r.scenes.scannet_layout import write_labels_tsv
-
     write_labels_tsv(tmp_path, ["chair", "window"])
     write_labels_tsv(tmp_path, ["office chair", "chair", "my odd label"])
     merged = [line.split("\t")[1] for line in (tmp_path / LABELS_TSV).read_text().splitlines()[1:]]
