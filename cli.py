@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,14 +14,9 @@ data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build s
 console = Console(stderr=True)
 
 
-class Dataset(str, Enum):
-    demo = "demo"
-    scannet = "scannet"
-
-
 @data_app.command()
 def build(
-    dataset: Annotated[Dataset, typer.Option(help="raw source to adapt")],
+    dataset: Annotated[str, typer.Option(help="raw source to adapt: demo, or a name from `vlm3r-data datasets`")],
     out: Annotated[Path, typer.Option(help="output folder")],
     root: Annotated[Optional[Path], typer.Option(help="dataset root (ScanNet: the folder holding scans/)")] = None,
     scenes: Annotated[Optional[list[str]], typer.Option(help="only these scene ids (repeatable)")] = None,
@@ -39,18 +33,22 @@ def build(
 
     from vlm3r.pipelines.build import BuildConfig, build as run_build
     from vlm3r.scenes.base import AdapterConfig
-    from vlm3r.scenes.scannet import ScanNetAdapter
+    from vlm3r.scenes.registry import make_adapter
 
-    if dataset is Dataset.demo:
+    if dataset == "demo":
         from vlm3r.pipelines.demo import ensure_demo_dataset
+        from vlm3r.scenes.scannet import ScanNetAdapter
 
         with console.status("synthesising demo scans (cached after the first run)..."):
             root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers)
         adapter = ScanNetAdapter(root, dataset="demo")
     else:
         if root is None:
-            raise typer.BadParameter("--root is required for --dataset scannet", param_hint="--root")
-        adapter = ScanNetAdapter(root)
+            raise typer.BadParameter(f"--root is required for --dataset {dataset}", param_hint="--root")
+        try:
+            adapter = make_adapter(dataset, root)
+        except KeyError as exc:
+            raise typer.BadParameter(exc.args[0], param_hint="--dataset") from exc
     config = BuildConfig(
         out=out,
         adapter=AdapterConfig(num_frames=frames, seed=seed),

@@ -249,7 +249,10 @@ class ScanNetAdapter:
             room_center=room_center,
             object_counts=dict(sorted(counts.items())),
             objects=objects,
+            source_root=str(self.root.resolve()),
             source_files=sorted(str(p.relative_to(self.root)) for p in sources),
+            mesh_file=str(f["mesh"].relative_to(self.root)),
+            raw_to_world=align.tolist(),
         )
         return AdaptedScene(scene=scene, frames=frames, images=images)
 

@@ -98,7 +98,10 @@ class SceneMetadata(_Model):
     room_center: Vec3
     object_counts: dict[str, NonNegativeInt]
     objects: list[ObjectInstance]
-    source_files: list[str] = Field(default_factory=list, description="relative to the dataset root")
+    source_root: str | None = Field(None, description="absolute path of the dataset root the scene was read from")
+    source_files: list[str] = Field(default_factory=list, description="relative to source_root")
+    mesh_file: str | None = Field(None, description="the scene mesh, relative to source_root (raw frame)")
+    raw_to_world: Mat4 | None = Field(None, description="4x4 taking mesh_file coordinates to this z-up world")
 
     @field_validator("objects")
     @classmethod

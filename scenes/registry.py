@@ -1,0 +1,28 @@
+"""Dataset name -> adapter factory. Adapters are imported lazily, when asked for."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from pathlib import Path
+
+from vlm3r.scenes.base import SceneAdapter
+
+# dataset name -> "module:Class"; the class takes (root, dataset=name).
+ADAPTERS: dict[str, str] = {
+    "scannet": "vlm3r.scenes.scannet:ScanNetAdapter",
+}
+
+
+def dataset_names() -> list[str]:
+    return sorted(ADAPTERS)
+
+
+def make_adapter(dataset: str, root: str | Path) -> SceneAdapter:
+    """The adapter for ``dataset`` reading ``root``; an unknown name raises KeyError with suggestions."""
+    if dataset not in ADAPTERS:
+        close = difflib.get_close_matches(dataset, ADAPTERS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(dataset_names())}"
+        raise KeyError(f"unknown dataset {dataset!r}{hint}")
+    module, cls = ADAPTERS[dataset].split(":")
+    return getattr(importlib.import_module(module), cls)(Path(root), dataset=dataset)
