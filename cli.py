@@ -104,7 +104,7 @@ def bench(
     from vlm3r.pipelines.bench import bench_adapter
 
     table = Table(title="ScanNet adapter, one process")
-    for col in ("scenes", "vertices", "stream frames", "s/scene (mean)", "s/scene (max)"):
+    for col in ("scan set", "scenes", "vertices (max)", "stream frames (max)", "s/scene (mean)", "s/scene (max)"):
         table.add_column(col, justify="right")
     for label, row in bench_adapter(scenes, real_size, cache).items():
         table.add_row(label, *(str(v) for v in row))

@@ -31,11 +31,20 @@ class AdapterConfig:
     num_frames: frames sampled per video, ``linspace(0, N-1, num_frames)`` over the valid frames.
     seed: global seed; per-scene randomness (the room-size point sample) derives from it.
     min_visible_pixels: an instance counts as visible in a frame from this many pixels on.
+    fps_subsample: when set (Hz), sample the valid frames nearest to a regular time grid at this
+        rate instead of ``num_frames`` frames (training-scale exports); see :func:`select_frames`.
     """
 
     num_frames: int = 32
     seed: int = 0
     min_visible_pixels: int = 20
+    fps_subsample: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.fps_subsample is not None and not (self.fps_subsample > 0 and np.isfinite(self.fps_subsample)):
+            raise ValueError(f"fps_subsample must be a positive number of Hz, got {self.fps_subsample}")
 
 
 @dataclass
@@ -82,3 +91,37 @@ def sample_frame_ids(valid_frame_ids: np.ndarray, num_frames: int) -> np.ndarray
     if len(valid) <= num_frames:
         return valid.copy()
     return valid[np.linspace(0, len(valid) - 1, num_frames, dtype=np.int64)]
+
+
+def subsample_by_rate(valid_frame_ids: np.ndarray, timestamps_s: np.ndarray, fps: float) -> np.ndarray:
+    """Valid frame ids at about ``fps`` Hz: for every time ``t0 + k / fps`` from the first to the last
+    valid frame, the valid frame nearest to it (ties to the earlier one), without repeats.
+
+    valid_frame_ids: (N,) stream indices of the valid frames, increasing; timestamps_s: (N,) their
+    timestamps in seconds, non-decreasing.
+    """
+    ids = np.asarray(valid_frame_ids)
+    ts = np.asarray(timestamps_s, dtype=np.float64)
+    if ids.shape != ts.shape:
+        raise ValueError(f"{len(ids)} frame ids but {len(ts)} timestamps")
+    if len(ids) == 0:
+        return ids.copy()
+    if np.any(np.diff(ts) < 0):
+        raise ValueError("timestamps must be non-decreasing")
+    n = int(np.floor((ts[-1] - ts[0]) * fps + 1e-9)) + 1
+    grid = ts[0] + np.arange(n) / fps
+    right = np.clip(np.searchsorted(ts, grid, side="left"), 0, len(ts) - 1)
+    left = np.clip(right - 1, 0, len(ts) - 1)
+    nearest = np.where(np.abs(ts[left] - grid) <= np.abs(ts[right] - grid), left, right)
+    return ids[np.unique(nearest)]
+
+
+def select_frames(valid_frame_ids: np.ndarray, timestamps_s: np.ndarray, config: AdapterConfig) -> np.ndarray:
+    """The frame sampling every adapter uses: ``config.fps_subsample`` Hz when set
+    (:func:`subsample_by_rate`), else ``config.num_frames`` frames by :func:`sample_frame_ids`.
+
+    valid_frame_ids: (N,) increasing stream indices of the valid frames; timestamps_s: (N,) seconds.
+    """
+    if config.fps_subsample is not None:
+        return subsample_by_rate(valid_frame_ids, timestamps_s, config.fps_subsample)
+    return sample_frame_ids(valid_frame_ids, config.num_frames)

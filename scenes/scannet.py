@@ -87,14 +87,22 @@ def read_axis_alignment(path: Path) -> np.ndarray:
     return values.reshape(4, 4)
 
 
-def read_mesh_vertices(path: Path) -> np.ndarray:
-    """(V, 3) float64 vertex positions of a ScanNet mesh."""
+def read_ply(path: Path):  # noqa: ANN201 - plyfile.PlyData
+    """Read a ply; triangle faces take plyfile's fast fixed-length path, other meshes the general one."""
     from plyfile import PlyData
 
+    try:
+        return PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3}})
+    except Exception:
+        return PlyData.read(str(path))
+
+
+def read_mesh_vertices(path: Path) -> np.ndarray:
+    """(V, 3) float64 vertex positions of a ScanNet mesh."""
     if not path.is_file():
         raise SceneError(path, "missing mesh")
     try:
-        ply = PlyData.read(str(path))
+        ply = read_ply(path)
         v = ply["vertex"]
         pts = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
     except Exception as exc:
@@ -108,10 +116,8 @@ def read_mesh_vertices(path: Path) -> np.ndarray:
 
 def check_labels_ply(path: Path, num_vertices: int) -> None:
     """The optional labels mesh must carry a per-vertex ``label`` and match the mesh."""
-    from plyfile import PlyData
-
     try:
-        v = PlyData.read(str(path))["vertex"]
+        v = read_ply(path)["vertex"]
     except Exception as exc:
         raise SceneError(path, f"unreadable labels mesh ({exc})") from exc
     if "label" not in v.data.dtype.names:

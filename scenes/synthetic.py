@@ -81,7 +81,7 @@ class SyntheticConfig:
     def real_scan_size(cls) -> SyntheticConfig:
         """A configuration the size of a real ScanNet scan: ~150k vertices, 2000 frames, 640x480
         depth, 1296x972 colour (real scans have 1296x968)."""
-        return cls(n_frames=2000, width=640, height=480, color_scale=2.025, mesh_resolution=0.042)
+        return cls(n_frames=2000, width=640, height=480, color_scale=2.025, mesh_resolution=0.034)
 
     @property
     def color_size(self) -> tuple[int, int]:

@@ -55,31 +55,37 @@ def visible_from_projection(
     intrinsics: np.ndarray,
     depth_m: np.ndarray,
     min_pixels: int = 1,
+    faces: np.ndarray | None = None,
 ) -> list[VisibleInstance]:
     """Visibility by projecting instance points into a frame and keeping those whose depth agrees
     with the frame's depth map.
 
     points: (V, 3) world metres; point_instance: (V,) instance id per point (< 0: ignore);
     camera_to_world: (4, 4) OpenCV; intrinsics: (3, 3) for ``depth_m`` (H, W) in metres (0 = no depth).
-    An instance's pixel count is the number of distinct pixels its surviving points land on.
+    An instance's pixel count is the number of distinct pixels its surviving points land on; with
+    ``faces`` (F, 3) vertex indices of the mesh, it is at least the projected area (pixels) of the
+    instance's triangles whose three vertices all survive -- a sparse mesh seen from afar covers
+    many more pixels than it has vertices. The 2D box spans the surviving points' pixels.
     """
     h, w = depth_m.shape
     world_to_cam = np.linalg.inv(camera_to_world)
-    sel = point_instance >= 0
-    pts, inst = points[sel], point_instance[sel]
-    cam = pts @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    idx = np.flatnonzero(point_instance >= 0)
+    cam = points[idx] @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
     z = cam[:, 2]
     front = z > 1e-3
-    cam, inst, z = cam[front], inst[front], z[front]
-    u = np.floor(intrinsics[0, 0] * cam[:, 0] / z + intrinsics[0, 2] + 0.5).astype(np.int64)
-    v = np.floor(intrinsics[1, 1] * cam[:, 1] / z + intrinsics[1, 2] + 0.5).astype(np.int64)
+    idx, cam, z = idx[front], cam[front], z[front]
+    uf = intrinsics[0, 0] * cam[:, 0] / z + intrinsics[0, 2]
+    vf = intrinsics[1, 1] * cam[:, 1] / z + intrinsics[1, 2]
+    u = np.floor(uf + 0.5).astype(np.int64)
+    v = np.floor(vf + 0.5).astype(np.int64)
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    u, v, z, inst = u[inside], v[inside], z[inside], inst[inside]
+    idx, u, v, z, uf, vf = idx[inside], u[inside], v[inside], z[inside], uf[inside], vf[inside]
     d = depth_m[v, u]
     ok = (d > 0) & (np.abs(z - d) <= depth_tolerance(d))
-    u, v, inst = u[ok], v[ok], inst[ok]
-    if len(inst) == 0:
+    idx, u, v, uf, vf = idx[ok], u[ok], v[ok], uf[ok], vf[ok]
+    if len(idx) == 0:
         return []
+    inst = point_instance[idx]
     # Distinct (instance, pixel) pairs, then per-instance counts and bounds.
     key = np.unique(inst * (h * w) + v * w + u)
     inst_u, pix = key // (h * w), key % (h * w)
@@ -89,8 +95,31 @@ def visible_from_projection(
     xmax = np.maximum.reduceat(xs, start)
     ymin = np.minimum.reduceat(ys, start)
     ymax = np.maximum.reduceat(ys, start)
+    if faces is not None and len(faces):
+        counts = np.maximum(counts, _visible_face_area(faces, point_instance, idx, uf, vf, ids))
     return [
         VisibleInstance(instance_id=int(i), bbox_2d=[int(a), int(b), int(c), int(d_)], pixel_count=int(n))
         for i, a, b, c, d_, n in zip(ids, xmin, ymin, xmax, ymax, counts)
         if n >= min_pixels
     ]
+
+
+def _visible_face_area(
+    faces: np.ndarray, point_instance: np.ndarray, survivors: np.ndarray, uf: np.ndarray, vf: np.ndarray,
+    ids: np.ndarray,
+) -> np.ndarray:
+    """(len(ids),) rounded projected area in pixels of each instance's triangles whose three vertices
+    are all among ``survivors`` (vertex indices, projected to sub-pixel ``uf``, ``vf``)."""
+    slot = np.full(len(point_instance), -1, dtype=np.int64)
+    slot[survivors] = np.arange(len(survivors))
+    tri = slot[faces]
+    tri = tri[(tri >= 0).all(axis=1)]
+    inst = point_instance[survivors][tri]
+    tri = tri[(inst[:, 0] == inst[:, 1]) & (inst[:, 0] == inst[:, 2])]
+    area = np.zeros(len(ids))
+    if len(tri):
+        a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+        cross = (uf[b] - uf[a]) * (vf[c] - vf[a]) - (vf[b] - vf[a]) * (uf[c] - uf[a])
+        pos = np.searchsorted(ids, point_instance[survivors][a])
+        area = np.bincount(pos, weights=0.5 * np.abs(cross), minlength=len(ids))
+    return np.rint(area).astype(np.int64)

@@ -1,0 +1,362 @@
+"""Baselines that never look at a scene: random, frequency and blind (DESIGN.md section 8).
+
+Each baseline turns benchmark items into predictions ``{id: text}`` that go through the same scorer
+as a model's, so its table has the same format.
+
+* random: a uniformly drawn option per question (its letter for multiple-choice tasks, its number
+  for numeric tasks, which are scored by MRA); numeric questions without options get no prediction.
+* frequency: multiple-choice tasks answer the most frequent correct option TEXT of the fitting set
+  (its letter where a question offers it, else the most frequent correct letter); numeric tasks
+  answer the single constant that maximises the task's mean MRA on the fitting set (found exactly by
+  a sweep over the MRA acceptance intervals), reported with its value.
+* blind: a small scikit-learn model per task that reads only the question text (and, for
+  multiple-choice tasks, the option texts shown with it): logistic regression over option features
+  (option words crossed with question words, letter position, where a numeric option lies among the
+  others, how much an option agrees with the others) picks an option; ridge regression on TF-IDF of
+  the question predicts log(answer) for numeric tasks. It is fitted on the train split and scored on
+  the test split: a high blind score means the questions or options leak the answer.
+
+Train and test come from ``split_by_scene``: whole scenes, assigned by a seeded permutation, so no
+scene contributes to both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vlm3r.pipelines.scoring import (
+    MRA_THRESHOLDS,
+    BenchItem,
+    mean_relative_accuracy,
+    option_text,
+)
+from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.qa import MC_LETTERS
+
+BaselineKind = Literal["random", "frequency", "blind"]
+BASELINES: tuple[str, ...] = ("random", "frequency", "blind")
+
+
+# --------------------------------------------------------------------------------------------------
+# Splits
+# --------------------------------------------------------------------------------------------------
+
+
+def split_by_scene(items: Sequence[BenchItem], test_fraction: float = 0.5, seed: int = 0) -> tuple[list[BenchItem], list[BenchItem]]:
+    """Split items into (train, test) by whole scenes (dataset/scene_name).
+
+    Scenes are sorted, permuted with ``np.random.default_rng([seed, stable_hash("scene-split")])``,
+    and the first ``round(test_fraction * n_scenes)`` (at least 1 and at most n - 1 when there are
+    two or more scenes) go to test.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    scenes = sorted({(it.dataset, it.scene_name) for it in items})
+    rng = np.random.default_rng([seed, stable_hash("scene-split")])
+    order = [scenes[i] for i in rng.permutation(len(scenes))]
+    n_test = min(max(1, round(test_fraction * len(scenes))), max(1, len(scenes) - 1))
+    test_scenes = set(order[:n_test])
+    train = [it for it in items if (it.dataset, it.scene_name) not in test_scenes]
+    test = [it for it in items if (it.dataset, it.scene_name) in test_scenes]
+    return train, test
+
+
+def _by_task(items: Iterable[BenchItem]) -> dict[str, list[BenchItem]]:
+    out: dict[str, list[BenchItem]] = {}
+    for it in items:
+        out.setdefault(it.question_type, []).append(it)
+    return out
+
+
+def _option_number(option: str) -> float | None:
+    try:
+        return float(option_text(option).split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def _fmt(value: float) -> str:
+    return format(float(value), ".6g")
+
+
+# --------------------------------------------------------------------------------------------------
+# Random
+# --------------------------------------------------------------------------------------------------
+
+
+def random_predictions(items: Sequence[BenchItem], seed: int = 0) -> dict[str, str]:
+    """A uniformly drawn option per question; the rng of each question is seeded from (seed, id),
+    so a question's draw does not depend on which other questions are scored."""
+    preds: dict[str, str] = {}
+    for it in items:
+        if not it.options:
+            continue
+        rng = np.random.default_rng([seed, stable_hash("random-baseline"), stable_hash(it.id)])
+        k = int(rng.integers(len(it.options)))
+        if it.numeric:
+            value = _option_number(it.options[k])
+            if value is not None:
+                preds[it.id] = _fmt(value)
+        else:
+            preds[it.id] = MC_LETTERS[k]
+    return preds
+
+
+# --------------------------------------------------------------------------------------------------
+# Frequency
+# --------------------------------------------------------------------------------------------------
+
+
+def best_constant(answers: Sequence[float]) -> tuple[float, float]:
+    """The constant c maximising the mean MRA of predicting c for every answer; returns (c, MRA).
+
+    For answer g > 0 and threshold theta, c is accepted when |c - g| <= (1 - theta) g, i.e. c lies
+    in the closed interval [g - (1-theta) g, g + (1-theta) g]; the mean MRA at c is the number of
+    intervals holding c over 10 n. A sweep over the sorted interval ends finds the best segment; c
+    is its midpoint (away from the ends, so floating-point rounding cannot drop an interval), and
+    the MRA is recomputed with the scorer. Answers equal to 0 only accept c = 0, a candidate too.
+    Cost O(n log n) for n answers.
+    """
+    g = np.asarray(answers, dtype=np.float64)
+    if g.size == 0:
+        raise ValueError("best_constant needs at least one answer")
+    half = np.abs(g)[:, None] * (1.0 - np.asarray(MRA_THRESHOLDS))[None, :]
+    lo, hi = (g[:, None] - half).ravel(), (g[:, None] + half).ravel()
+    keep = half.ravel() > 0
+    lo, hi = lo[keep], hi[keep]
+    candidates = [0.0] if (g == 0).any() else []
+    if lo.size:
+        xs = np.concatenate([lo, hi])
+        delta = np.concatenate([np.ones(lo.size), -np.ones(hi.size)])
+        order = np.lexsort((-delta, xs))  # at equal x, starts (+1) before ends (-1): closed intervals
+        xs, cover = xs[order], np.cumsum(delta[order])
+        best = int(np.argmax(cover))
+        right = xs[best + 1] if best + 1 < xs.size else xs[best]
+        candidates.append(0.5 * (xs[best] + right))
+    scored = [(float(np.mean(mean_relative_accuracy(c, g))), c) for c in candidates]
+    mra, c = max(scored)
+    return float(c), mra
+
+
+@dataclass
+class FrequencyModel:
+    """Per task: the constant (numeric tasks), or the most frequent answer text and letter."""
+
+    constants: dict[str, float] = field(default_factory=dict)
+    answer_text: dict[str, str] = field(default_factory=dict)
+    letter: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, str]:
+        """One line per task saying what the baseline answers."""
+        out = {t: f"constant {_fmt(c)}" for t, c in self.constants.items()}
+        for t, text in self.answer_text.items():
+            out[t] = f"answer {text!r} (else letter {self.letter[t]})"
+        return out
+
+    def predict(self, items: Sequence[BenchItem]) -> dict[str, str]:
+        preds: dict[str, str] = {}
+        for it in items:
+            if it.numeric:
+                if it.question_type in self.constants:
+                    preds[it.id] = _fmt(self.constants[it.question_type])
+            elif it.question_type in self.letter:
+                texts = [option_text(o) for o in it.options]
+                want = self.answer_text[it.question_type]
+                preds[it.id] = MC_LETTERS[texts.index(want)] if want in texts else self.letter[it.question_type]
+        return preds
+
+
+def _correct_text(it: BenchItem) -> str | None:
+    k = MC_LETTERS.find(str(it.answer))
+    return option_text(it.options[k]) if 0 <= k < len(it.options) else None
+
+
+def fit_frequency(train: Sequence[BenchItem]) -> FrequencyModel:
+    """Fit the frequency baseline (ties broken by sorted order, so the result is deterministic)."""
+    model = FrequencyModel()
+    for task, items in sorted(_by_task(train).items()):
+        if items[0].numeric:
+            model.constants[task] = best_constant([float(it.answer) for it in items])[0]
+            continue
+        texts = Counter(t for t in (_correct_text(it) for it in items) if t is not None)
+        letters = Counter(str(it.answer) for it in items)
+        model.letter[task] = min(letters, key=lambda k: (-letters[k], k))
+        model.answer_text[task] = min(texts, key=lambda k: (-texts[k], k)) if texts else ""
+    return model
+
+
+# --------------------------------------------------------------------------------------------------
+# Blind (scikit-learn)
+# --------------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def option_features(item: BenchItem) -> list[dict[str, float]]:
+    """One sparse feature dict per option of a multiple-choice question (see the module docstring).
+
+    Features: ``o=<word>`` (option words), ``qo=<qword>|<oword>`` (question word x option word),
+    ``pos=<k>`` (letter position), for all-numeric options ``num_rank`` (rank / (n - 1)),
+    ``num_logratio`` (log(value / median)), its absolute value and ``num_min`` / ``num_max``, and
+    ``agree``: the mean, over the other options, of the fraction of comma-separated positions
+    holding the same text (answers built by perturbing the correct one agree most with the others).
+    """
+    texts = [option_text(o) for o in item.options]
+    qwords = sorted(set(_tokens(item.question)))
+    nums = [_option_number(o) for o in item.options]
+    numeric = all(v is not None for v in nums) and len(nums) > 1
+    parts = [[p.strip().lower() for p in t.split(",")] for t in texts]
+    feats: list[dict[str, float]] = []
+    n = len(texts)
+    for k, text in enumerate(texts):
+        owords = sorted(set(_tokens(text)))
+        f: dict[str, float] = {f"pos={k}": 1.0}
+        for w in owords:
+            f[f"o={w}"] = 1.0
+            for q in qwords:
+                f[f"qo={q}|{w}"] = 1.0
+        if numeric:
+            v = np.array(nums, dtype=np.float64)
+            med = float(np.median(v))
+            ratio = np.log(max(v[k], 1e-6) / max(med, 1e-6))
+            f["num_rank"] = float(np.argsort(np.argsort(v))[k]) / (n - 1)
+            f["num_logratio"] = float(ratio)
+            f["num_abslogratio"] = float(abs(ratio))
+            f["num_min"] = float(v[k] == v.min())
+            f["num_max"] = float(v[k] == v.max())
+        if n > 1:
+            agree = [
+                np.mean([a == b for a, b in zip(parts[k], parts[j])]) if parts[k] and len(parts[k]) == len(parts[j]) else 0.0
+                for j in range(n)
+                if j != k
+            ]
+            f["agree"] = float(np.mean(agree))
+        feats.append(f)
+    return feats
+
+
+@dataclass
+class BlindModel:
+    """Fitted per-task text models; tasks without training questions fall back to ``fallback``."""
+
+    mc: dict[str, object] = field(default_factory=dict)  # task -> (DictVectorizer, LogisticRegression)
+    numeric: dict[str, object] = field(default_factory=dict)  # task -> sklearn Pipeline on log(answer)
+    fallback: FrequencyModel = field(default_factory=FrequencyModel)
+    seed: int = 0
+
+    def predict(self, items: Sequence[BenchItem]) -> dict[str, str]:
+        preds: dict[str, str] = {}
+        missing: list[BenchItem] = []
+        for task, group in sorted(_by_task(items).items()):
+            if task in self.numeric:
+                values = np.exp(self.numeric[task].predict([it.question for it in group]))  # type: ignore[attr-defined]
+                preds.update({it.id: _fmt(v) for it, v in zip(group, values)})
+            elif task in self.mc:
+                vec, clf = self.mc[task]  # type: ignore[misc]
+                rows = [f for it in group for f in option_features(it)]
+                if not rows:
+                    continue
+                p = clf.predict_proba(vec.transform(rows))[:, list(clf.classes_).index(1)]
+                start = 0
+                for it in group:
+                    n = len(it.options)
+                    if n:
+                        preds[it.id] = MC_LETTERS[int(np.argmax(p[start : start + n]))]
+                    start += n
+            else:
+                missing.extend(group)
+        fb = self.fallback.predict(missing)
+        preds.update(fb)
+        preds.update({k: v for k, v in random_predictions(missing, self.seed).items() if k not in fb})
+        return preds
+
+
+def _sklearn():
+    try:
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+    except ImportError:
+        raise ImportError("the blind baseline needs scikit-learn: pip install 'vlm3r[eval]'") from None
+    return DictVectorizer, TfidfVectorizer, LogisticRegression, Ridge, make_pipeline
+
+
+def fit_blind(train: Sequence[BenchItem], seed: int = 0) -> BlindModel:
+    """Fit the blind baseline on ``train`` (deterministic: liblinear / closed-form solvers)."""
+    DictVectorizer, TfidfVectorizer, LogisticRegression, Ridge, make_pipeline = _sklearn()
+    model = BlindModel(fallback=fit_frequency(train), seed=seed)
+    for task, items in sorted(_by_task(train).items()):
+        if items[0].numeric:
+            y = np.log(np.maximum(np.array([float(it.answer) for it in items]), 1e-3))
+            reg = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"), Ridge(alpha=1.0))
+            reg.fit([it.question for it in items], y)
+            model.numeric[task] = reg
+            continue
+        rows, labels = [], []
+        for it in items:
+            k = MC_LETTERS.find(str(it.answer))
+            for j, f in enumerate(option_features(it)):
+                rows.append(f)
+                labels.append(int(j == k))
+        if len(set(labels)) < 2:
+            continue
+        vec = DictVectorizer()
+        clf = LogisticRegression(C=1.0, solver="liblinear", random_state=seed, max_iter=1000)
+        clf.fit(vec.fit_transform(rows), labels)
+        model.mc[task] = (vec, clf)
+    return model
+
+
+# --------------------------------------------------------------------------------------------------
+# One entry point
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BaselineRun:
+    """Predictions of one baseline on the test items, with a note per task (frequency constants)."""
+
+    kind: str
+    predictions: dict[str, str]
+    notes: dict[str, str]
+    n_train: int
+    n_test: int
+
+
+def run_baseline(kind: BaselineKind, train: Sequence[BenchItem], test: Sequence[BenchItem], seed: int = 0) -> BaselineRun:
+    """Fit ``kind`` on ``train`` (random ignores it) and predict ``test``."""
+    notes: dict[str, str] = {}
+    if kind == "random":
+        preds = random_predictions(test, seed)
+    elif kind == "frequency":
+        model = fit_frequency(train)
+        preds = model.predict(test)
+        notes = model.describe()
+    elif kind == "blind":
+        blind = fit_blind(train, seed)
+        preds = blind.predict(test)
+        for task in sorted({it.question_type for it in test}):
+            how = "ridge on question TF-IDF" if task in blind.numeric else "logistic regression on options"
+            notes[task] = how if task in blind.numeric or task in blind.mc else "no training questions: frequency fallback"
+    else:
+        raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+    counts = Counter(it.question_type for it in train)
+    for task in {it.question_type for it in test}:
+        notes[task] = f"{notes.get(task, '')} [train n={counts.get(task, 0)}]".strip()
+    return BaselineRun(kind, preds, notes, len(train), len(test))
+
+
+def answered(preds: Mapping[str, str], items: Sequence[BenchItem]) -> int:
+    """How many of ``items`` have a prediction."""
+    return sum(1 for it in items if it.id in preds)

@@ -1,0 +1,503 @@
+"""Pictures of a build (matplotlib, Agg, no pyplot state) and a self-contained HTML report.
+
+* ``scene_figure``: top-down view of one scene graph in the z-up world (metres): the room outline
+  (concave hull of a seeded sample of the scene mesh's vertices projected on xy, with the sample in
+  light grey; when the mesh is not reachable, the dashed bounding rectangle of objects and cameras),
+  the oriented boxes' footprints coloured by category and labelled, and the camera path through the
+  sampled frames' centres (translation of camera-to-world), numbered 1..N in stream order, with a
+  tick for each frame's viewing direction (camera +z projected on xy).
+* ``distribution_figure``: questions per task as two rings (inner: task groups, outer: tasks), like
+  Figure 2 of the paper.
+* ``question_figure``: the frames one question refers to (its ``frame_ids``, stream frame ids; for
+  questions without frames, the sampled frames showing most instances of its categories), with the
+  2D boxes of its categories' instances drawn, under the question, options and answer.
+* ``write_html_report``: statistics tables and the figures embedded as base64 PNG in one HTML file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vlm3r.pipelines.stats import TASK_GROUPS, BuildStats, build_stats, task_group
+from vlm3r.schemas.qa import QARecord
+from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+OUTLINE_SAMPLE = 20_000
+"""Mesh vertices sampled (seeded) for the room outline."""
+OUTLINE_RATIO = 0.02
+"""``shapely.concave_hull`` ratio (0 = most concave, 1 = convex hull)."""
+
+
+def _mpl():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("pictures need matplotlib: pip install 'vlm3r[eval]'") from None
+    del matplotlib
+    return Figure
+
+
+def category_colors(categories: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """A fixed colour per category (sorted names over tab20, then tab20b)."""
+    from matplotlib import colormaps
+
+    cmaps = [colormaps["tab20"], colormaps["tab20b"]]
+    names = sorted(set(categories))
+    return {c: cmaps[(k // 20) % 2](k % 20) for k, c in enumerate(names)}
+
+
+def save_png(fig: Figure, dest: Path, dpi: int = 130) -> Path:
+    """Write ``fig`` as PNG to ``dest`` (folders created)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, format="png", dpi=dpi, bbox_inches="tight")
+    return dest
+
+
+def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Scene graph loading
+# --------------------------------------------------------------------------------------------------
+
+
+def find_scene(out: Path, scene: str) -> tuple[str, str]:
+    """``"dataset/scene"`` or a bare scene id -> (dataset, scene_id) found under ``OUT/scenes``."""
+    root = Path(out) / "scenes"
+    if "/" in scene:
+        ds, sid = scene.split("/", 1)
+        if (root / ds / sid / "scene_metadata.json").is_file():
+            return ds, sid
+        raise FileNotFoundError(f"{root / ds / sid / 'scene_metadata.json'}: no such scene")
+    hits = sorted(p.parent.parent.name for p in root.glob(f"*/{scene}/scene_metadata.json"))
+    if not hits:
+        raise FileNotFoundError(f"{root}: no scene {scene!r} in any dataset")
+    if len(hits) > 1:
+        raise ValueError(f"scene {scene!r} is in several datasets ({', '.join(hits)}): write dataset/{scene}")
+    return hits[0], scene
+
+
+def list_scenes(out: Path) -> list[tuple[str, str]]:
+    """Every (dataset, scene_id) with a scene_metadata.json under ``OUT/scenes``, sorted."""
+    return sorted((p.parent.parent.name, p.parent.name) for p in (Path(out) / "scenes").glob("*/*/scene_metadata.json"))
+
+
+def load_scene(out: Path, dataset: str, scene_id: str) -> tuple[SceneMetadata, FrameMetadata | None]:
+    """The scene graph of one built scene (frame metadata None when the scene has none)."""
+    d = Path(out) / "scenes" / dataset / scene_id
+    meta = d / "scene_metadata.json"
+    if not meta.is_file():
+        raise FileNotFoundError(f"{meta}: no such file")
+    try:
+        scene = SceneMetadata.model_validate_json(meta.read_bytes())
+        fm = d / "frame_metadata.json"
+        frames = FrameMetadata.model_validate_json(fm.read_bytes()) if fm.is_file() else None
+    except ValueError as exc:
+        raise ValueError(f"{d}: invalid scene graph ({str(exc).splitlines()[0]})") from None
+    return scene, frames
+
+
+def mesh_points_xy(scene: SceneMetadata, max_points: int = OUTLINE_SAMPLE, seed: int = 0) -> np.ndarray | None:
+    """(K, 2) world xy (metres) of a seeded sample of the scene mesh's vertices, or None when the
+    mesh named by ``scene.source_root`` / ``mesh_file`` cannot be read."""
+    if not scene.source_root or not scene.mesh_file:
+        return None
+    path = Path(scene.source_root) / scene.mesh_file
+    if not path.is_file():
+        return None
+    try:
+        from plyfile import PlyData
+
+        v = PlyData.read(str(path))["vertex"]
+        pts = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
+    except Exception:  # an unreadable mesh only costs the outline
+        return None
+    if scene.raw_to_world is not None:
+        m = np.asarray(scene.raw_to_world, dtype=np.float64)
+        pts = pts @ m[:3, :3].T + m[:3, 3]
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) > max_points:
+        rng = np.random.default_rng(seed)
+        pts = pts[np.sort(rng.choice(len(pts), size=max_points, replace=False))]
+    return pts[:, :2] if len(pts) else None
+
+
+def room_outline(points_xy: np.ndarray, ratio: float = OUTLINE_RATIO) -> np.ndarray | None:
+    """(K, 2) exterior ring of the concave hull of (N, 2) points, or None for degenerate input."""
+    import shapely
+
+    if points_xy is None or len(points_xy) < 3:
+        return None
+    hull = shapely.concave_hull(shapely.MultiPoint(points_xy), ratio=ratio)
+    if hull.geom_type == "MultiPolygon":
+        hull = max(hull.geoms, key=lambda g: g.area)
+    if hull.geom_type != "Polygon" or hull.area <= 0:
+        return None
+    return np.asarray(hull.exterior.coords)
+
+
+# --------------------------------------------------------------------------------------------------
+# (a) top-down scene picture
+# --------------------------------------------------------------------------------------------------
+
+
+def _footprint(corners: np.ndarray) -> np.ndarray:
+    """Convex hull (K, 2) of the xy projection of a box's (8, 3) corners."""
+    from scipy.spatial import ConvexHull
+
+    xy = corners[:, :2]
+    try:
+        return xy[ConvexHull(xy).vertices]
+    except Exception:  # degenerate (flat) box: its extreme corners
+        return xy[[np.argmin(xy[:, 0]), np.argmax(xy[:, 0])]]
+
+
+def _numbered(centres_xy: np.ndarray, every: int | None = None, min_sep: float = 0.2) -> list[int]:
+    """Which frames (indices) get a number: every ``every``-th when given; otherwise the first, the
+    last, and each frame at least ``min_sep`` metres (in xy) from every frame numbered so far, so
+    that numbers on a slow stretch of the path do not overprint each other."""
+    n = len(centres_xy)
+    if every:
+        return list(range(0, n, every))
+    keep = [0] if n else []
+    for k in range(1, n):
+        if np.linalg.norm(centres_xy[keep] - centres_xy[k], axis=1).min() >= min_sep:
+            keep.append(k)
+    if n > 1 and keep[-1] != n - 1:
+        keep.append(n - 1)
+    return keep
+
+
+def scene_figure(
+    scene: SceneMetadata,
+    frames: FrameMetadata | None,
+    points_xy: np.ndarray | None = None,
+    number_every: int | None = None,
+) -> Figure:
+    """Top-down picture of one scene graph (see the module docstring). ``points_xy``: mesh sample
+    (K, 2) for the outline (``mesh_points_xy``); ``number_every``: number every k-th frame (default:
+    frames spaced apart on the path, see ``_numbered``)."""
+    Figure = _mpl()
+    from matplotlib.patches import Polygon
+
+    fig = Figure(figsize=(9.5, 8))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_aspect("equal")
+    colors = category_colors([o.category for o in scene.objects])
+    extent_pts: list[np.ndarray] = []
+
+    outline = room_outline(points_xy) if points_xy is not None else None
+    if points_xy is not None:
+        ax.scatter(points_xy[:, 0], points_xy[:, 1], s=0.3, c="0.82", linewidths=0, zorder=1, rasterized=True)
+        extent_pts.append(points_xy)
+    if outline is not None:
+        ax.add_patch(Polygon(outline, closed=True, facecolor="0.96", edgecolor="0.25", lw=1.6, zorder=0.5))
+
+    # boxes, lowest top first so that objects standing on others are drawn above them
+    for obj in sorted(scene.objects, key=lambda o: (o.box.max[2], o.instance_id)):
+        fp = _footprint(obj.box.corners())
+        extent_pts.append(fp)
+        col = colors[obj.category]
+        ax.add_patch(Polygon(fp, closed=True, facecolor=(*col[:3], 0.45), edgecolor=col, lw=1.4, zorder=2))
+    for obj in scene.objects:
+        cx, cy = obj.box.centroid[:2]
+        ax.text(
+            cx, cy, f"{obj.category} #{obj.instance_id}", fontsize=7, ha="center", va="center", zorder=6,
+            bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor=colors[obj.category], alpha=0.8, lw=0.8),
+        )
+
+    if frames is not None and frames.frames:
+        poses = np.stack([f.pose() for f in frames.frames])  # (N, 4, 4) camera-to-world
+        centres = poses[:, :3, 3]
+        view = poses[:, :3, 2]  # camera +z (forward) in world
+        extent_pts.append(centres[:, :2])
+        ax.plot(centres[:, 0], centres[:, 1], "-", color="black", lw=1.0, alpha=0.7, zorder=3)
+        ax.scatter(centres[:, 0], centres[:, 1], s=14, c="black", zorder=4)
+        fwd = view[:, :2]
+        norm = np.linalg.norm(fwd, axis=1, keepdims=True)
+        fwd = np.divide(fwd, norm, out=np.zeros_like(fwd), where=norm > 1e-9) * 0.35
+        ax.quiver(centres[:, 0], centres[:, 1], fwd[:, 0], fwd[:, 1], angles="xy", scale_units="xy", scale=1,
+                  color="crimson", width=0.003, zorder=4)
+        n = len(frames.frames)
+        ax.plot([], [], "-o", color="black", ms=3, label=f"camera path ({n} sampled frames, numbered)")
+        ax.plot([], [], "-", color="crimson", label="viewing direction")
+
+    allpts = np.concatenate(extent_pts) if extent_pts else np.zeros((1, 2))
+    lo, hi = allpts.min(axis=0), allpts.max(axis=0)
+    if outline is None:
+        ax.add_patch(Polygon([(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])], closed=True,
+                             fill=False, ls="--", edgecolor="0.4", zorder=0.5))
+        ax.plot([], [], "--", color="0.4", label="extent of objects and cameras (no mesh)")
+    else:
+        ax.plot([], [], "-", color="0.25", label="room outline (mesh)")
+    if frames is not None and frames.frames:
+        min_sep = 0.03 * float(max(hi - lo))
+        from matplotlib import patheffects
+
+        halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
+        back = -fwd / np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)  # away from the view tick
+        for k in _numbered(centres[:, :2], number_every, min_sep):
+            off = back[k] * 8 if np.any(back[k]) else np.array([4.0, 4.0])
+            ax.annotate(str(k + 1), centres[k, :2], xytext=tuple(off), textcoords="offset points", fontsize=7,
+                        color="darkblue", fontweight="bold", ha="center", va="center", zorder=7, path_effects=halo)
+    pad = 0.3
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    for cat, col in colors.items():
+        ax.scatter([], [], marker="s", s=60, color=col, label=f"{cat} ({scene.object_counts.get(cat, 0)})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5, frameon=False)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.grid(True, color="0.9", lw=0.5, zorder=-1)
+    ax.set_title(
+        f"{scene.dataset}/{scene.scene_id}: {len(scene.objects)} objects, room {scene.room_size:.1f} m², top-down (z-up)",
+        fontsize=10,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# (b) distribution of questions by task
+# --------------------------------------------------------------------------------------------------
+
+
+def distribution_figure(task_counts: Mapping[str, int], title: str = "Questions per task") -> Figure:
+    """Two-ring donut: inner ring the task groups (``stats.TASK_GROUPS``), outer ring the tasks in
+    them, sized by question count; wedge labels give counts, the legend percentages."""
+    Figure = _mpl()
+    from matplotlib import colormaps
+
+    counts = {t: int(n) for t, n in task_counts.items() if n > 0}
+    fig = Figure(figsize=(11, 7.5))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_aspect("equal")
+    total = sum(counts.values())
+    if total == 0:
+        ax.text(0.5, 0.5, "no questions", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    order = list(TASK_GROUPS) + ["Other"]
+    groups: dict[str, list[str]] = {}
+    known = [t for ts in TASK_GROUPS.values() for t in ts]
+
+    def rank(t: str) -> tuple[int, int, str]:
+        return order.index(task_group(t)), known.index(t) if t in known else len(known), t
+
+    for t in sorted(counts, key=rank):
+        groups.setdefault(task_group(t), []).append(t)
+    cmap_names = ["Blues", "Oranges", "Greens", "Purples", "RdPu", "Greys", "YlOrBr"]
+    inner_vals, inner_cols, outer_vals, outer_cols, outer_names = [], [], [], [], []
+    for gi, (g, tasks) in enumerate(groups.items()):
+        cmap = colormaps[cmap_names[order.index(g) % len(cmap_names)]]
+        inner_vals.append(sum(counts[t] for t in tasks))
+        inner_cols.append(cmap(0.75))
+        for k, t in enumerate(tasks):
+            outer_vals.append(counts[t])
+            outer_cols.append(cmap(0.35 + 0.45 * k / max(1, len(tasks))))
+            outer_names.append(t)
+    wedges, _ = ax.pie(outer_vals, radius=1.0, colors=outer_cols, startangle=90, counterclock=False,
+                       wedgeprops=dict(width=0.33, edgecolor="white", linewidth=1.2))
+    inner, _ = ax.pie(inner_vals, radius=0.67, colors=inner_cols, startangle=90, counterclock=False,
+                      wedgeprops=dict(width=0.3, edgecolor="white", linewidth=1.2))
+    for w, g, v in zip(inner, groups, inner_vals):
+        if v / total < 0.04:
+            continue
+        ang = np.deg2rad(0.5 * (w.theta1 + w.theta2))
+        label = g.replace("-", "-\n").replace(" ", "\n").replace("Spatiotemporal", "Spatio-\ntemporal")
+        ax.text(0.52 * np.cos(ang), 0.52 * np.sin(ang), f"{label}\n{100 * v / total:.0f}%", ha="center",
+                va="center", fontsize=7.5, color="white", fontweight="bold")
+    for w, t, v in zip(wedges, outer_names, outer_vals):
+        if v / total < 0.015:
+            continue
+        ang = np.deg2rad(0.5 * (w.theta1 + w.theta2))
+        x, y = np.cos(ang), np.sin(ang)
+        ax.annotate(f"{t}\n{v:,}", xy=(0.99 * x, 0.99 * y), xytext=(1.22 * x, 1.22 * y), fontsize=7.5,
+                    ha="left" if x >= 0 else "right", va="center",
+                    arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6))
+    ax.text(0, 0, f"{total:,}\nquestions", ha="center", va="center", fontsize=10, fontweight="bold")
+    ax.legend(wedges, [f"{t}: {v:,} ({100 * v / total:.1f}%)" for t, v in zip(outer_names, outer_vals)],
+              loc="center left", bbox_to_anchor=(1.38, 0.5), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=11, pad=28)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# (c) one question with its frames
+# --------------------------------------------------------------------------------------------------
+
+
+def question_frames(record: QARecord, frames: FrameMetadata, scene: SceneMetadata, max_frames: int = 4) -> list[int]:
+    """Indices into ``frames.frames`` to show for a question: those whose ``frame_id`` is in
+    ``record.frame_ids`` (in the record's order), else up to ``max_frames`` frames chosen greedily to
+    show the most not-yet-shown instances of the record's categories (first frames when none)."""
+    by_id = {f.frame_id: k for k, f in enumerate(frames.frames)}
+    if record.frame_ids:
+        return [by_id[i] for i in record.frame_ids if i in by_id][: max(max_frames, len(record.frame_ids))]
+    wanted = {o.instance_id for o in scene.objects if o.category in set(record.categories)}
+    shown: set[int] = set()
+    chosen: list[int] = []
+    for _ in range(max_frames):
+        gains = [
+            (len({v.instance_id for v in f.visible} & (wanted - shown)), -k) for k, f in enumerate(frames.frames)
+            if k not in chosen
+        ]
+        if not gains:
+            break
+        gain, negk = max(gains)
+        if gain == 0:
+            break
+        chosen.append(-negk)
+        shown |= {v.instance_id for v in frames.frames[-negk].visible}
+    return sorted(chosen) if chosen else list(range(min(max_frames, len(frames.frames))))
+
+
+def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
+    """Frames of one question with its categories' 2D boxes, under its text, options and answer."""
+    Figure = _mpl()
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    scene, frames = load_scene(out, record.dataset, record.scene_name)
+    colors = category_colors(record.categories or [o.category for o in scene.objects])
+    inst = {o.instance_id: o for o in scene.objects}
+    picks = question_frames(record, frames, scene, max_frames) if frames is not None else []
+    ncol = max(1, min(len(picks), 4))
+    nrow = max(1, -(-len(picks) // ncol))
+    header = textwrap.fill(record.question, 100)
+    if record.options:
+        header += "\n" + textwrap.fill("   ".join(record.options), 100)
+    answer = f"{record.mc_answer} = {record.ground_truth}" if record.mc_answer else str(record.ground_truth)
+    header += f"\nanswer: {answer}   [{record.question_type}, {record.id}]"
+    aspect = frames.intrinsics.height / frames.intrinsics.width if frames is not None else 0.75
+    col_in = 4.2
+    header_in = 0.2 * (header.count("\n") + 1) + 0.25
+    row_in = col_in * aspect + 0.35
+    height = header_in + nrow * row_in
+    fig = Figure(figsize=(col_in * ncol, height))
+    fig.suptitle(header, fontsize=9, ha="left", x=0.01, y=1 - 0.08 / height, va="top")
+    if not picks:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no frames for this scene", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    n_total = len(frames.frames)
+    for j, k in enumerate(picks):
+        fr = frames.frames[k]
+        ax = fig.add_subplot(nrow, ncol, j + 1)
+        path = Path(out) / fr.color_path if fr.color_path else None
+        if path is not None and path.is_file():
+            ax.imshow(np.asarray(Image.open(path).convert("RGB")))
+        else:
+            ax.imshow(np.full((frames.intrinsics.height, frames.intrinsics.width, 3), 235, np.uint8))
+            ax.text(0.5, 0.5, "image missing", ha="center", va="center", transform=ax.transAxes)
+        for v in fr.visible:
+            obj = inst.get(v.instance_id)
+            if obj is None or (record.categories and obj.category not in record.categories):
+                continue
+            x0, y0, x1, y1 = v.bbox_2d
+            col = colors.get(obj.category, (1, 0, 0, 1))
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=col, lw=2))
+            ax.text(x0, max(y0, 12), f"{obj.category} #{obj.instance_id}", fontsize=7, color="white",
+                    va="bottom", clip_on=True, bbox=dict(facecolor=col, edgecolor="none", pad=1, alpha=0.9))
+        ax.set_title(f"frame {k + 1} of {n_total} (stream {fr.frame_id}, {fr.timestamp_s:.1f} s)", fontsize=8)
+        ax.set_axis_off()
+    fig.subplots_adjust(top=1 - header_in / height, bottom=0.01, left=0.01, right=0.99, wspace=0.04,
+                        hspace=0.35 / row_in)
+    return fig
+
+
+def find_question(out: Path, question_id: str) -> QARecord:
+    """The QA record with this id in a build's ``qa/`` shards."""
+    from vlm3r.pipelines.scoring import read_qa_records
+
+    for rec in read_qa_records(out):
+        if rec.id == question_id:
+            return rec
+    raise KeyError(f"{out}: no question with id {question_id!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML report
+# --------------------------------------------------------------------------------------------------
+
+
+def _img(fig: Figure, alt: str) -> str:
+    data = base64.b64encode(png_bytes(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(
+    out: Path,
+    stats: BuildStats | None = None,
+    scenes: Sequence[tuple[str, str]] | None = None,
+    questions: Sequence[QARecord] = (),
+    results: Mapping[str, Mapping] | None = None,
+) -> str:
+    """The HTML text of a build report: task table, dataset table, the distribution figure, the
+    top-down pictures of ``scenes`` (default: the first 3), ``questions`` pictures, and result
+    tables (``results``: name -> a ``results.json`` payload)."""
+    out = Path(out)
+    stats = stats or build_stats(out)
+    scenes = list(scenes) if scenes is not None else list_scenes(out)[:3]
+    parts = [f"<h1>vlm3r build report: {html.escape(str(out))}</h1>"]
+    parts.append(f"<p>{stats.total_questions:,} questions, {len(stats.tasks)} tasks, "
+                 f"{sum(d.scenes for d in stats.datasets.values())} scenes.</p>")
+    parts.append("<h2>Tasks</h2>")
+    parts.append(_table(
+        ["group", "task", "questions", "scenes", "A", "B", "C", "D", "balanced", "answers"],
+        [[t.group, t.task, t.n, t.n_scenes, *t.letters.values(), "yes" if t.letters_balanced else "NO",
+          ", ".join(f"{k}: {v}" for k, v in list(t.answers.items())[:6])] for t in stats.tasks.values()],
+    ))
+    parts.append("<h2>Datasets</h2>")
+    parts.append(_table(["dataset", "scenes", "objects", "sampled frames", "questions"],
+                        [[d.dataset, d.scenes, d.objects, d.frames, d.questions] for d in stats.datasets.values()]))
+    for name, res in (results or {}).items():
+        parts.append(f"<h2>Results: {html.escape(name)}</h2>")
+        rows = [[t["task"], t["metric"], t["n"], f"{t['score']:.1f}"] for t in res.get("tasks", {}).values()]
+        rows.append(["overall", "mean", res.get("n_items", ""), f"{res.get('overall', 0.0):.1f}"])
+        parts.append(_table(["task", "metric", "n", "score"], rows))
+    parts.append("<h2>Distribution</h2>")
+    parts.append(_img(distribution_figure({t: s.n for t, s in stats.tasks.items()}), "distribution"))
+    for ds, sid in scenes:
+        scene, frames = load_scene(out, ds, sid)
+        parts.append(f"<h2>Scene {html.escape(ds)}/{html.escape(sid)}</h2>")
+        parts.append(_img(scene_figure(scene, frames, mesh_points_xy(scene)), f"{ds}/{sid}"))
+    for rec in questions:
+        parts.append(f"<h2>Question {html.escape(rec.id)}</h2>")
+        parts.append(_img(question_figure(rec, out), rec.id))
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f2f2f2}"
+             "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>vlm3r report</title>'
+            f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_html_report(out: Path, dest: Path, **kwargs: object) -> Path:
+    """Write ``report_html(out, **kwargs)`` to ``dest``."""
+    from vlm3r.pipelines.io import atomic_write_bytes
+
+    atomic_write_bytes(Path(dest), report_html(out, **kwargs).encode("utf-8"))  # type: ignore[arg-type]
+    return Path(dest)

@@ -1,0 +1,695 @@
+"""ScanNet++ scenes (laser-scan mesh + iPhone RGB-D video) -> scene graphs.
+
+Expected directory tree (names as in the official release)::
+
+    ROOT/data/<scene>/
+      scans/
+        mesh_aligned_0.05.ply         mesh in the aligned z-up world (metres)
+        segments.json                 segIndices: one segment id per mesh vertex
+        segments_anno.json            segGroups: id (= instance id), label, segments, obb
+      iphone/
+        pose_intrinsic_imu.json       {"frame_000000": {timestamp, intrinsic 3x3 (colour image),
+                                       pose (ARKit frame), aligned_pose (camera-to-world, aligned
+                                       world, OpenCV), imu}, ...}: one entry per video frame
+        rgb/frame_000000.jpg ...      extracted colour frames, or else
+        rgb.mkv                       the colour video (decoded with PyAV)
+        depth/frame_000000.png ...    extracted uint16 depth in mm, or else
+        depth.bin                     depth stream, either ONE raw-deflate stream of float32 metres
+                                      (N, H, W), or per frame: uint32 little-endian byte count then a
+                                      raw-deflate (or lz4 block) payload of uint16 millimetres (H, W)
+        colmap/cameras.txt, images.txt  optional COLMAP model (``pose_source="colmap"``)
+
+Coordinates: the mesh, ``aligned_pose`` and the COLMAP model share the aligned z-up world, so
+``raw_to_world`` is the identity. Frames use the depth image's size (256x192 in real scans) with the
+colour intrinsics scaled to it; colour frames are resized to it. A frame is valid when its pose is
+finite (COLMAP: when the model registered it). The depth size is the ``depth_size`` argument or,
+by default, inferred from the depth data and the colour image's aspect ratio. Instances: one per
+segGroup (instance id = the group's ``id``); box = minimal oriented box of the instance's mesh
+vertices (the ScanNet convention); the annotation's own ``obb`` is read by :func:`annotation_obbs`
+as a cross-check. Visibility: depth-tested projection of the instances' vertices.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
+from vlm3r.scenes.categories import category_rules
+from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
+from vlm3r.scenes.scannet import read_mesh_vertices
+from vlm3r.scenes.visibility import visible_from_projection
+from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata
+from vlm3r.schemas.vsibench_meta import box_from_meta
+
+SCANNETPP_FPS = 60.0
+REAL_DEPTH_SIZE = (256, 192)
+"""(width, height) of real ScanNet++ iPhone depth maps."""
+_FRAME_KEY = re.compile(r"^frame_(\d+)$")
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared by the mobile-scan adapters (ScanNet++, ARKitScenes)
+# --------------------------------------------------------------------------------------------------
+
+
+@cache
+def _dataset_synonyms() -> dict[str, dict[str, str]]:
+    data = json.loads(resources.files("vlm3r.scenes.data").joinpath("categories.json").read_text("utf-8"))
+    return {src: {k.lower(): v for k, v in syn.items()} for src, syn in data.get("dataset_synonyms", {}).items()}
+
+
+def source_category(source: str, raw_label: str) -> str | None:
+    """Benchmark category of a raw label of ``source`` ("scannetpp", "arkitscenes"): the source's own
+    synonyms first (``scenes/data/categories.json`` ``dataset_synonyms``), then the shared rules."""
+    key = " ".join(raw_label.strip().lower().split())
+    mapped = _dataset_synonyms().get(source, {}).get(key)
+    return category_rules().to_benchmark(mapped, raw_label)
+
+
+def read_json(path: Path, what: str = "file") -> object:
+    """Parsed JSON, or SceneError naming the file."""
+    if not path.is_file():
+        raise SceneError(path, f"missing {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SceneError(path, f"invalid JSON ({exc})") from exc
+
+
+def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(V, 3) float64 vertices and (F, 3) int64 triangles of a PLY mesh (faces None when the file
+    has no triangle faces); SceneError naming the file when it is missing or malformed."""
+    from plyfile import PlyData
+
+    points = read_mesh_vertices(path)
+    try:
+        ply = PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3}})
+        if "face" not in ply:
+            return points, None
+        faces = np.asarray(ply["face"].data["vertex_indices"], dtype=np.int64).reshape(-1, 3)
+    except Exception:  # not all faces are triangles: fall back to vertex-only visibility
+        return points, None
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
+        raise SceneError(path, f"faces reference vertices outside 0..{len(points) - 1}")
+    return points, faces
+
+
+def scale_intrinsics_to(k: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
+    """3x3 intrinsics of an image of ``src_size`` (w, h) resized to ``dst_size``; integer pixel
+    coordinates at pixel centres: ``c' = (c + 0.5) * s - 0.5``."""
+    sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
+    out = np.array(k, dtype=np.float64, copy=True)
+    out[0, 0] *= sx
+    out[1, 1] *= sy
+    out[0, 2] = (out[0, 2] + 0.5) * sx - 0.5
+    out[1, 2] = (out[1, 2] + 0.5) * sy - 0.5
+    return out
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 resized bilinearly to ``size`` = (w, h); unchanged when already that size."""
+    from PIL import Image
+
+    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+
+
+def read_image(path: Path, what: str = "image") -> np.ndarray:
+    """An image file as an array ((H, W, 3) uint8 colour or (H, W) integer depth); SceneError if bad."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise SceneError(path, f"missing {what}")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGB", "L", "I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(im)
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SceneError(path, f"unreadable {what} ({exc})") from exc
+
+
+def median_intrinsics(ks: list[np.ndarray], size: tuple[int, int]) -> Intrinsics:
+    """Per-element median of 3x3 intrinsics (ARKit refines them per frame) for images of ``size``."""
+    k = np.median(np.stack(ks), axis=0)
+    return Intrinsics(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], width=size[0], height=size[1])
+
+
+def stream_fps(timestamps_s: np.ndarray, default: float) -> float:
+    """Frame rate (Hz) of a stream from its (N,) timestamps: (N - 1) / duration; ``default`` if unknown."""
+    ts = np.asarray(timestamps_s, dtype=np.float64)
+    if len(ts) < 2 or not np.isfinite(ts).all() or ts[-1] <= ts[0]:
+        return default
+    return float((len(ts) - 1) / (ts[-1] - ts[0]))
+
+
+def instance_objects(
+    source: str, points: np.ndarray, groups: list[tuple[int, str, np.ndarray]]
+) -> tuple[list[ObjectInstance], np.ndarray]:
+    """Benchmark objects (minimal oriented boxes of their vertices) and the (V,) instance id of every
+    vertex (-1: none) from (instance id, raw label, vertex indices) groups."""
+    objects: list[ObjectInstance] = []
+    point_instance = np.full(len(points), -1, dtype=np.int64)
+    for iid, raw_label, idx in groups:
+        category = source_category(source, raw_label)
+        if category is None or len(idx) == 0:
+            continue
+        objects.append(
+            ObjectInstance(
+                instance_id=iid, category=category, raw_label=raw_label,
+                box=minimal_oriented_box(points[idx]), num_points=len(idx),
+            )
+        )
+        point_instance[idx] = iid
+    objects.sort(key=lambda o: o.instance_id)
+    return objects, point_instance
+
+
+def category_counts(objects: list[ObjectInstance]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o.category] = counts.get(o.category, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Annotations
+# --------------------------------------------------------------------------------------------------
+
+
+def read_segments(path: Path, num_vertices: int) -> np.ndarray:
+    """(V,) int64 segment id per mesh vertex from ``segments.json``."""
+    segs = read_json(path, "segments file")
+    seg = segs.get("segIndices") if isinstance(segs, dict) else None
+    if not isinstance(seg, list) or len(seg) != num_vertices:
+        n = len(seg) if isinstance(seg, list) else "no"
+        raise SceneError(path, f"segIndices has {n} entries, mesh has {num_vertices} vertices")
+    try:
+        return np.asarray(seg, dtype=np.int64)
+    except (TypeError, ValueError) as exc:
+        raise SceneError(path, f"segIndices are not integers ({exc})") from exc
+
+
+def _seg_groups(path: Path) -> list[dict]:
+    anno = read_json(path, "annotation file")
+    groups = anno.get("segGroups") if isinstance(anno, dict) else None
+    if not isinstance(groups, list):
+        raise SceneError(path, "no segGroups list")
+    return groups
+
+
+def group_vertices(anno_path: Path, seg_of_vertex: np.ndarray) -> list[tuple[int, str, np.ndarray]]:
+    """(instance id = segGroup ``id``, raw label, sorted vertex indices) for every segGroup."""
+    order = np.argsort(seg_of_vertex, kind="stable")
+    seg_sorted = seg_of_vertex[order]
+    out: list[tuple[int, str, np.ndarray]] = []
+    seen: set[int] = set()
+    for g in _seg_groups(anno_path):
+        try:
+            iid = int(g["id"] if "id" in g else g["objectId"])
+            label = str(g["label"])
+            segments = np.asarray(g["segments"], dtype=np.int64).reshape(-1)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(anno_path, f"malformed segGroup ({exc})") from exc
+        if iid < 0 or iid in seen:
+            raise SceneError(anno_path, f"duplicate or negative segGroup id {iid}")
+        seen.add(iid)
+        lo = np.searchsorted(seg_sorted, segments, side="left")
+        hi = np.searchsorted(seg_sorted, segments, side="right")
+        idx = np.concatenate([order[a:b] for a, b in zip(lo, hi)]) if len(segments) else np.empty(0, np.int64)
+        out.append((iid, label, np.unique(idx)))
+    return out
+
+
+def annotation_obbs(anno_path: Path) -> dict[int, OrientedBox]:
+    """The annotation's own oriented boxes (``obb``: centroid, axesLengths, normalizedAxes with one
+    box axis per row), by segGroup id, for cross-checking the boxes computed from the vertices."""
+    out: dict[int, OrientedBox] = {}
+    for g in _seg_groups(anno_path):
+        if "obb" not in g:
+            continue
+        try:
+            iid = int(g["id"] if "id" in g else g["objectId"])
+            b = g["obb"]
+            out[iid] = OrientedBox.from_arrays(
+                np.asarray(b["centroid"], float), np.asarray(b["axesLengths"], float),
+                np.asarray(b["normalizedAxes"], float).reshape(3, 3).T,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(anno_path, f"malformed obb ({exc})") from exc
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Cameras
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameCameras:
+    """Per-frame cameras of one video. ``poses`` (N, 4, 4) camera-to-world (non-finite = invalid),
+    ``intrinsics`` (N, 3, 3) of the colour image, ``timestamps`` (N,) seconds; N stream frames."""
+
+    poses: np.ndarray
+    intrinsics: np.ndarray
+    timestamps: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.poses)
+
+    def valid(self) -> np.ndarray:
+        """(N,) bool: finite pose and intrinsics."""
+        return np.isfinite(self.poses).all(axis=(1, 2)) & np.isfinite(self.intrinsics).all(axis=(1, 2))
+
+
+def _frame_index(key: str, path: Path) -> int:
+    m = _FRAME_KEY.match(Path(key).stem)
+    if m is None:
+        raise SceneError(path, f"frame name {key!r} is not frame_<index>")
+    return int(m.group(1))
+
+
+def read_pose_intrinsic_imu(path: Path) -> FrameCameras:
+    """``pose_intrinsic_imu.json`` -> cameras (``aligned_pose``, ``intrinsic``, ``timestamp``).
+    Frames are numbered by their key; a missing or non-finite entry is an invalid frame."""
+    data = read_json(path, "iPhone poses")
+    if not isinstance(data, dict) or not data:
+        raise SceneError(path, "expected a non-empty {frame_xxxxxx: {...}} object")
+    idx = {key: _frame_index(key, path) for key in data}
+    n = max(idx.values()) + 1
+    poses = np.full((n, 4, 4), np.nan)
+    ks = np.full((n, 3, 3), np.nan)
+    ts = np.full(n, np.nan)
+    for key, entry in data.items():
+        i = idx[key]
+        try:
+            poses[i] = np.asarray(entry["aligned_pose"], dtype=np.float64).reshape(4, 4)
+            ks[i] = np.asarray(entry["intrinsic"], dtype=np.float64).reshape(3, 3)
+            ts[i] = float(entry.get("timestamp", i / SCANNETPP_FPS))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SceneError(path, f"{key}: needs aligned_pose 4x4 and intrinsic 3x3 ({exc})") from exc
+    return FrameCameras(poses, ks, _fill_timestamps(ts))
+
+
+def _fill_timestamps(ts: np.ndarray) -> np.ndarray:
+    """Timestamps in seconds from the first frame (missing ones interpolated); a stream without
+    usable ones gets ``index / 60``."""
+    good = np.isfinite(ts)
+    if good.sum() >= 2 and np.all(np.diff(ts[good]) > 0):
+        idx = np.arange(len(ts))
+        full = np.interp(idx, idx[good], ts[good])
+        return full - full[0]
+    return np.arange(len(ts)) / SCANNETPP_FPS
+
+
+def _colmap_lines(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        raise SceneError(path, "missing COLMAP file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(path, f"unreadable ({exc})") from exc
+    return [ln.split() for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """3x3 rotation of a unit quaternion (w, x, y, z)."""
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def read_colmap(colmap_dir: Path, num_frames: int, timestamps: np.ndarray) -> FrameCameras:
+    """COLMAP text model (``cameras.txt``: PINHOLE, SIMPLE_PINHOLE, OPENCV... -- the first four
+    parameters give fx, fy, cx, cy, distortion is ignored; ``images.txt``: world-to-camera
+    quaternion and translation per registered frame) -> camera-to-world cameras."""
+    cams_path, imgs_path = colmap_dir / "cameras.txt", colmap_dir / "images.txt"
+    cams: dict[str, np.ndarray] = {}
+    for row in _colmap_lines(cams_path):
+        if not row:
+            continue
+        try:
+            params = [float(x) for x in row[4:]]
+            fx, fy, cx, cy = (params[0], params[0], params[1], params[2]) if row[1].startswith("SIMPLE") else params[:4]
+        except (ValueError, IndexError) as exc:
+            raise SceneError(cams_path, f"malformed camera line {' '.join(row)!r} ({exc})") from exc
+        cams[row[0]] = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+    poses = np.full((num_frames, 4, 4), np.nan)
+    ks = np.full((num_frames, 3, 3), np.nan)
+    for row in _colmap_lines(imgs_path)[0::2]:  # image line, then its (possibly empty) POINTS2D line
+        if not row:
+            continue
+        if len(row) < 10:
+            raise SceneError(imgs_path, f"malformed image line {' '.join(row)!r}: expected 10 fields")
+        try:
+            q, t = np.array(row[1:5], float), np.array(row[5:8], float)
+            k = cams[row[8]]
+        except (ValueError, KeyError) as exc:
+            raise SceneError(imgs_path, f"malformed image line {' '.join(row)!r} ({exc})") from exc
+        i = _frame_index(row[9], imgs_path)
+        if i >= num_frames:
+            continue
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = quaternion_to_matrix(q), t
+        poses[i] = np.linalg.inv(w2c)
+        ks[i] = k
+    return FrameCameras(poses, ks, timestamps)
+
+
+# --------------------------------------------------------------------------------------------------
+# Depth
+# --------------------------------------------------------------------------------------------------
+
+
+def _infer_size(pixels: int, aspect: float, path: Path, what: str) -> tuple[int, int]:
+    """(w, h) with w * h == pixels and w / h == aspect (the colour image's), else SceneError."""
+    if pixels > 0:
+        w = int(round(math.sqrt(pixels * aspect)))
+        for cand in (w - 1, w, w + 1):
+            if cand > 0 and pixels % cand == 0 and abs(cand / (pixels // cand) - aspect) < 0.02 * aspect:
+                return cand, pixels // cand
+    raise SceneError(path, f"{what}: {pixels} pixels do not form a depth map of the colour aspect {aspect:.4f}")
+
+
+class DepthBin:
+    """Random access to the depth maps of a ScanNet++ ``depth.bin`` (either variant, see the module
+    docstring). Depth in metres, float32 (H, W), 0 = no depth."""
+
+    def __init__(self, path: Path, num_frames: int, aspect: float, depth_size: tuple[int, int] | None) -> None:
+        self.path = path
+        self.num_frames = num_frames
+        self.aspect = aspect
+        self.size = depth_size
+        if not path.is_file():
+            raise SceneError(path, "missing depth stream")
+        self.records = self._per_frame_records()
+
+    def _per_frame_records(self) -> list[tuple[int, int]] | None:
+        """(offset, length) of every size-prefixed record when the records tile the file exactly."""
+        total = self.path.stat().st_size
+        out: list[tuple[int, int]] = []
+        with open(self.path, "rb") as f:
+            pos = 0
+            while pos < total:
+                head = f.read(4)
+                if len(head) < 4:
+                    return None
+                n = int.from_bytes(head, "little")
+                if n == 0 or pos + 4 + n > total:
+                    return None
+                out.append((pos + 4, n))
+                pos += 4 + n
+                f.seek(pos)
+        return out or None
+
+    def read(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
+        return self._read_records(frame_ids) if self.records is not None else self._read_stream(frame_ids)
+
+    # per-frame variant -----------------------------------------------------------------------
+    def _decode_record(self, data: bytes, k: int) -> np.ndarray:
+        try:
+            raw = zlib.decompress(data, wbits=-zlib.MAX_WBITS)
+        except zlib.error:
+            raw = self._lz4(data, k)
+        if len(raw) % 2:
+            raise SceneError(self.path, f"frame {k}: {len(raw)} bytes are not uint16 depth")
+        if self.size is None:
+            self.size = _infer_size(len(raw) // 2, self.aspect, self.path, f"frame {k}")
+        w, h = self.size
+        if len(raw) != w * h * 2:
+            raise SceneError(self.path, f"frame {k}: depth of {len(raw) // 2} pixels, expected {w}x{h}")
+        return np.frombuffer(raw, dtype="<u2").reshape(h, w).astype(np.float32) / 1000.0
+
+    def _lz4(self, data: bytes, k: int) -> bytes:
+        try:
+            import lz4.block
+        except ImportError as exc:
+            raise SceneError(self.path, "per-frame lz4 depth needs the lz4 package: pip install 'vlm3r[scannetpp]'") from exc
+        w, h = self.size or REAL_DEPTH_SIZE
+        try:
+            return lz4.block.decompress(data, uncompressed_size=w * h * 2)
+        except Exception as exc:  # lz4.block.LZ4BlockError
+            raise SceneError(self.path, f"frame {k}: neither raw deflate nor lz4 ({exc})") from exc
+
+    def _read_records(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
+        assert self.records is not None
+        if len(self.records) != self.num_frames:
+            raise SceneError(self.path, f"{len(self.records)} depth frames, the video has {self.num_frames}")
+        out: dict[int, np.ndarray] = {}
+        with open(self.path, "rb") as f:
+            for k in [0, *frame_ids]:  # frame 0 fixes the size every frame must have
+                off, n = self.records[k]
+                f.seek(off)
+                out[k] = self._decode_record(f.read(n), k)
+        return {k: out[k] for k in frame_ids}
+
+    # single-stream variant ---------------------------------------------------------------------
+    def _inflate(self) -> Iterator[bytes]:
+        d = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+        try:
+            with open(self.path, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    yield d.decompress(chunk)
+                    if d.eof:
+                        break
+            yield d.flush()
+        except zlib.error as exc:
+            raise SceneError(self.path, f"neither size-prefixed frames nor one deflate stream ({exc})") from exc
+        if not d.eof:
+            raise SceneError(self.path, "truncated deflate stream")
+
+    def _read_stream(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
+        if self.size is None:  # first pass: the stream length fixes the frame size
+            total = sum(len(b) for b in self._inflate())
+            if total % (4 * self.num_frames):
+                raise SceneError(self.path, f"{total} bytes do not hold {self.num_frames} float32 depth maps")
+            self.size = _infer_size(total // (4 * self.num_frames), self.aspect, self.path, "depth stream")
+        w, h = self.size
+        frame_bytes = w * h * 4
+        wanted = set(frame_ids)
+        out: dict[int, np.ndarray] = {}
+        buf = bytearray()
+        k = 0
+        total = 0
+        for block in self._inflate():
+            total += len(block)
+            buf += block
+            while len(buf) >= frame_bytes:
+                if k in wanted:
+                    out[k] = np.frombuffer(bytes(buf[:frame_bytes]), dtype="<f4").reshape(h, w).copy()
+                del buf[:frame_bytes]
+                k += 1
+        if total != frame_bytes * self.num_frames:
+            raise SceneError(
+                self.path, f"{total} bytes of depth, expected {self.num_frames} frames of {w}x{h} float32"
+            )
+        for d in out.values():
+            d[~np.isfinite(d)] = 0.0
+        return out
+
+
+def read_depth_pngs(depth_dir: Path, frame_ids: list[int]) -> dict[int, np.ndarray]:
+    """Extracted depth (``depth/frame_xxxxxx.png``, uint16 mm) -> metres, float32 (H, W)."""
+    out: dict[int, np.ndarray] = {}
+    for k in frame_ids:
+        p = depth_dir / f"frame_{k:06d}.png"
+        d = read_image(p, "depth image")
+        if d.ndim != 2:
+            raise SceneError(p, f"depth image must be single-channel, got shape {d.shape}")
+        out[k] = d.astype(np.float32) / 1000.0
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour
+# --------------------------------------------------------------------------------------------------
+
+
+def read_video_frames(path: Path, frame_ids: list[int]) -> dict[int, np.ndarray]:
+    """Decode the listed frames (0-based decode order) of a video as (H, W, 3) uint8 RGB."""
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("reading rgb.mkv needs PyAV: pip install 'vlm3r[video]'") from exc
+    wanted = set(frame_ids)
+    last = max(wanted)
+    out: dict[int, np.ndarray] = {}
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for i, frame in enumerate(container.decode(stream)):
+                if i in wanted:
+                    out[i] = frame.to_ndarray(format="rgb24")
+                if i >= last:
+                    break
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise SceneError(path, f"unreadable video ({exc})") from exc
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise SceneError(path, f"video ends before frame {missing[0]}")
+    return out
+
+
+def video_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video's first stream."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            cc = container.streams.video[0].codec_context
+            return int(cc.width), int(cc.height)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise SceneError(path, f"unreadable video ({exc})") from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# Adapter
+# --------------------------------------------------------------------------------------------------
+
+
+class ScanNetPPAdapter:
+    """Adapter for the ScanNet++ layout (see the module docstring for the tree).
+
+    ``pose_source``: "json" (``pose_intrinsic_imu.json``'s aligned poses, default) or "colmap"
+    (``iphone/colmap``). ``depth_size``: (width, height) of the depth maps; None infers it.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        dataset: str = "scannetpp",
+        pose_source: str = "json",
+        depth_size: tuple[int, int] | None = None,
+    ) -> None:
+        if pose_source not in ("json", "colmap"):
+            raise ValueError(f"pose_source must be 'json' or 'colmap', got {pose_source!r}")
+        self.root = Path(root)
+        self.dataset = dataset
+        self.data = self.root / "data"
+        self.pose_source = pose_source
+        self.depth_size = depth_size
+
+    def list_scenes(self) -> list[str]:
+        if not self.data.is_dir():
+            raise FileNotFoundError(f"{self.data}: not a directory (expected ROOT/data/<scene>/)")
+        return sorted(p.name for p in self.data.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def load(self, scene_id: str, config: AdapterConfig) -> AdaptedScene:
+        d = self.data / scene_id
+        if not d.is_dir():
+            raise SceneError(d, "scene directory missing")
+        scans, iphone = d / "scans", d / "iphone"
+        f = {
+            "mesh": scans / "mesh_aligned_0.05.ply",
+            "segments": scans / "segments.json",
+            "anno": scans / "segments_anno.json",
+        }
+        points, faces = read_mesh(f["mesh"])
+        groups = group_vertices(f["anno"], read_segments(f["segments"], len(points)))
+        objects, point_instance = instance_objects("scannetpp", points, groups)
+        room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
+        frames, images, used = self._frames(scene_id, iphone, points, faces, point_instance, config)
+        sources = list(f.values()) + used
+        scene = SceneMetadata(
+            scene_id=scene_id,
+            dataset=self.dataset,
+            room_size=room_size,
+            room_center=room_center,
+            object_counts=category_counts(objects),
+            objects=objects,
+            source_root=str(self.root.resolve()),
+            source_files=sorted(p.relative_to(self.root).as_posix() for p in sources),
+            mesh_file=f["mesh"].relative_to(self.root).as_posix(),
+            raw_to_world=np.eye(4).tolist(),
+        )
+        return AdaptedScene(scene=scene, frames=frames, images=images)
+
+    def _frames(
+        self, scene_id: str, iphone: Path, points: np.ndarray, faces: np.ndarray | None,
+        point_instance: np.ndarray, config: AdapterConfig,
+    ) -> tuple[FrameMetadata, dict[int, np.ndarray], list[Path]]:
+        pose_json = iphone / "pose_intrinsic_imu.json"
+        if not iphone.is_dir() or not pose_json.is_file():
+            raise SceneError(pose_json, "missing iPhone data (the scene has no iphone/ poses)")
+        cams = read_pose_intrinsic_imu(pose_json)
+        used = [pose_json]
+        if self.pose_source == "colmap":
+            cams = read_colmap(iphone / "colmap", cams.num_frames, cams.timestamps)
+            used += [iphone / "colmap" / "cameras.txt", iphone / "colmap" / "images.txt"]
+        valid = np.flatnonzero(cams.valid())
+        if len(valid) == 0:
+            raise SceneError(used[-1], f"no frame with a finite pose among {cams.num_frames}")
+        ids = select_frames(valid, cams.timestamps[valid], config).tolist()
+
+        rgb_dir, video = iphone / "rgb", iphone / "rgb.mkv"
+        if rgb_dir.is_dir():
+            colors = {k: read_image(rgb_dir / f"frame_{k:06d}.jpg", "colour frame") for k in ids}
+            color_size = (colors[ids[0]].shape[1], colors[ids[0]].shape[0])
+            color_source = rgb_dir
+        elif video.is_file():
+            color_size = video_size(video)
+            colors = read_video_frames(video, ids)
+            color_source = video
+        else:
+            raise SceneError(video, "missing colour video (neither iphone/rgb/ nor iphone/rgb.mkv)")
+        used.append(color_source)
+
+        depth_dir, depth_bin = iphone / "depth", iphone / "depth.bin"
+        if depth_dir.is_dir():
+            depths = read_depth_pngs(depth_dir, ids)
+            used.append(depth_dir)
+        else:
+            aspect = color_size[0] / color_size[1]
+            depths = DepthBin(depth_bin, cams.num_frames, aspect, self.depth_size).read(ids)
+            used.append(depth_bin)
+        first = depths[ids[0]]
+        size = (first.shape[1], first.shape[0])
+
+        frames: list[Frame] = []
+        images: dict[int, np.ndarray] = {}
+        ks: list[np.ndarray] = []
+        for k in ids:
+            depth = depths[k]
+            if depth.shape != first.shape:
+                where = depth_dir / f"frame_{k:06d}.png" if depth_dir.is_dir() else depth_bin
+                raise SceneError(where, f"frame {k}: depth {depth.shape[1]}x{depth.shape[0]}, others {size[0]}x{size[1]}")
+            rgb = colors[k]
+            if (rgb.shape[1], rgb.shape[0]) != color_size:
+                raise SceneError(color_source, f"frame {k}: colour {rgb.shape[1]}x{rgb.shape[0]}, expected {color_size}")
+            kd = scale_intrinsics_to(cams.intrinsics[k], color_size, size)
+            ks.append(kd)
+            images[k] = resize_rgb(rgb, size)
+            pose = cams.poses[k]
+            visible = visible_from_projection(
+                points, point_instance, pose, kd, depth, config.min_visible_pixels, faces=faces
+            )
+            frames.append(
+                Frame(frame_id=k, timestamp_s=float(cams.timestamps[k]), camera_to_world=pose.tolist(), visible=visible)
+            )
+        meta = FrameMetadata(
+            scene_id=scene_id,
+            dataset=self.dataset,
+            intrinsics=median_intrinsics(ks, size),
+            fps=stream_fps(cams.timestamps, default=SCANNETPP_FPS),
+            num_stream_frames=cams.num_frames,
+            num_valid_frames=len(valid),
+            visibility_source="depth_projection",
+            frames=frames,
+        )
+        return meta, images, used
