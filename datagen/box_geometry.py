@@ -70,20 +70,23 @@ def segment_segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1:
 
 
 def boxes_intersect(ca, ea, ra, cb, eb, rb) -> np.ndarray:  # noqa: ANN001 - arrays as documented above
-    """Separating-axis test for solid boxes, vectorised over leading dims; touching counts."""
-    axes = [ra[..., :, k] for k in range(3)] + [rb[..., :, k] for k in range(3)]
-    axes += [np.cross(ra[..., :, i], rb[..., :, j]) for i in range(3) for j in range(3)]
-    t = cb - ca
-    separated = np.zeros(np.broadcast_shapes(ca.shape[:-1], cb.shape[:-1]), dtype=bool)
-    for ax in axes:
-        n = np.linalg.norm(ax, axis=-1)
-        valid = n > 1e-9
-        u = ax / np.where(valid, n, 1.0)[..., None]
-        ra_proj = (np.abs(np.einsum("...ji,...j->...i", ra, u)) * (ea / 2.0)).sum(-1)
-        rb_proj = (np.abs(np.einsum("...ji,...j->...i", rb, u)) * (eb / 2.0)).sum(-1)
-        dist = np.abs(np.einsum("...i,...i->...", t, u))
-        separated |= valid & (dist > ra_proj + rb_proj + 1e-12)
-    return ~separated
+    """Separating-axis test for solid boxes over the 15 candidate axes, vectorised over leading
+    dims; touching counts as intersecting."""
+    ax_a = np.swapaxes(ra, -1, -2)  # (..., 3, 3): row k = box A's axis k
+    ax_b = np.swapaxes(rb, -1, -2)
+    shape = np.broadcast_shapes(ax_a.shape, ax_b.shape)
+    ax_a, ax_b = np.broadcast_to(ax_a, shape), np.broadcast_to(ax_b, shape)
+    crosses = np.cross(ax_a[..., :, None, :], ax_b[..., None, :, :]).reshape(*shape[:-2], 9, 3)
+    axes = np.concatenate([ax_a, ax_b, crosses], axis=-2)  # (..., 15, 3)
+    norm = np.linalg.norm(axes, axis=-1)
+    valid = norm > 1e-9  # parallel edges give a zero cross product: not an axis
+    u = axes / np.where(valid, norm, 1.0)[..., None]
+    # Projected half-widths: sum_k |u . axis_k| * extent_k / 2.
+    half_a = (np.abs(np.einsum("...nj,...kj->...nk", u, ax_a)) * (ea[..., None, :] / 2.0)).sum(-1)
+    half_b = (np.abs(np.einsum("...nj,...kj->...nk", u, ax_b)) * (eb[..., None, :] / 2.0)).sum(-1)
+    centre_gap = np.abs(np.einsum("...nj,...j->...n", u, cb - ca))
+    separated = valid & (centre_gap > half_a + half_b + 1e-12)
+    return ~separated.any(axis=-1)
 
 
 def box_box_distance(ca, ea, ra, cb, eb, rb) -> np.ndarray:  # noqa: ANN001 - arrays as documented above

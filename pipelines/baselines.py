@@ -113,15 +113,16 @@ def random_predictions(items: Sequence[BenchItem], seed: int = 0) -> dict[str, s
 # --------------------------------------------------------------------------------------------------
 
 
-def best_constant(answers: Sequence[float]) -> tuple[float, float]:
+def best_constant(answers: Sequence[float], top: int = 64) -> tuple[float, float]:
     """The constant c maximising the mean MRA of predicting c for every answer; returns (c, MRA).
 
     For answer g > 0 and threshold theta, c is accepted when |c - g| <= (1 - theta) g, i.e. c lies
     in the closed interval [g - (1-theta) g, g + (1-theta) g]; the mean MRA at c is the number of
-    intervals holding c over 10 n. A sweep over the sorted interval ends finds the best segment; c
-    is its midpoint (away from the ends, so floating-point rounding cannot drop an interval), and
-    the MRA is recomputed with the scorer. Answers equal to 0 only accept c = 0, a candidate too.
-    Cost O(n log n) for n answers.
+    intervals holding c over 10 n. A sweep over the sorted interval ends gives the coverage of every
+    segment between consecutive ends; the ends and midpoints of the ``top`` best-covered segments
+    are then scored with the scorer itself (whose float64 rounding can move an acceptance boundary
+    by an ulp), and the best is returned (ties: the earlier candidate). Answers equal to 0 only
+    accept c = 0, a candidate too. Cost O(n log n + top n) for n answers.
     """
     g = np.asarray(answers, dtype=np.float64)
     if g.size == 0:
@@ -130,18 +131,19 @@ def best_constant(answers: Sequence[float]) -> tuple[float, float]:
     lo, hi = (g[:, None] - half).ravel(), (g[:, None] + half).ravel()
     keep = half.ravel() > 0
     lo, hi = lo[keep], hi[keep]
-    candidates = [0.0] if (g == 0).any() else []
+    candidates = [np.zeros(1)] if (g == 0).any() else []
     if lo.size:
         xs = np.concatenate([lo, hi])
         delta = np.concatenate([np.ones(lo.size), -np.ones(hi.size)])
         order = np.lexsort((-delta, xs))  # at equal x, starts (+1) before ends (-1): closed intervals
         xs, cover = xs[order], np.cumsum(delta[order])
-        best = int(np.argmax(cover))
-        right = xs[best + 1] if best + 1 < xs.size else xs[best]
-        candidates.append(0.5 * (xs[best] + right))
-    scored = [(float(np.mean(mean_relative_accuracy(c, g))), c) for c in candidates]
-    mra, c = max(scored)
-    return float(c), mra
+        best = np.argsort(-cover[:-1], kind="stable")[:top] if xs.size > 1 else np.zeros(1, dtype=np.int64)
+        left, right = xs[best], xs[np.minimum(best + 1, xs.size - 1)]
+        candidates.append(np.stack([0.5 * (left + right), left, right], axis=1).ravel())
+    cands = np.concatenate(candidates)
+    mra = mean_relative_accuracy(cands[:, None], g[None, :]).mean(axis=1)
+    k = int(np.argmax(mra))
+    return float(cands[k]), float(mra[k])
 
 
 @dataclass
@@ -293,7 +295,7 @@ def _sklearn():
 
 
 def fit_blind(train: Sequence[BenchItem], seed: int = 0) -> BlindModel:
-    """Fit the blind baseline on ``train`` (deterministic: liblinear / closed-form solvers)."""
+    """Fit the blind baseline on ``train`` (deterministic: lbfgs and closed-form solvers, no random state)."""
     DictVectorizer, TfidfVectorizer, LogisticRegression, Ridge, make_pipeline = _sklearn()
     model = BlindModel(fallback=fit_frequency(train), seed=seed)
     for task, items in sorted(_by_task(train).items()):
@@ -312,7 +314,7 @@ def fit_blind(train: Sequence[BenchItem], seed: int = 0) -> BlindModel:
         if len(set(labels)) < 2:
             continue
         vec = DictVectorizer()
-        clf = LogisticRegression(C=1.0, solver="liblinear", random_state=seed, max_iter=1000)
+        clf = LogisticRegression(C=1.0, solver="lbfgs", max_iter=2000)
         clf.fit(vec.fit_transform(rows), labels)
         model.mc[task] = (vec, clf)
     return model

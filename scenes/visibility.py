@@ -62,10 +62,12 @@ def visible_from_projection(
 
     points: (V, 3) world metres; point_instance: (V,) instance id per point (< 0: ignore);
     camera_to_world: (4, 4) OpenCV; intrinsics: (3, 3) for ``depth_m`` (H, W) in metres (0 = no depth).
-    An instance's pixel count is the number of distinct pixels its surviving points land on; with
-    ``faces`` (F, 3) vertex indices of the mesh, it is at least the projected area (pixels) of the
-    instance's triangles whose three vertices all survive -- a sparse mesh seen from afar covers
-    many more pixels than it has vertices. The 2D box spans the surviving points' pixels.
+    An instance's pixel count is the number of distinct pixels its surviving points land on, and the
+    2D box spans those pixels. With ``faces`` (F, 3) vertex indices of the mesh, the count is at
+    least the projected area (pixels, clipped to the image) of the instance's triangles whose
+    vertices all survive or lie in front of the camera outside the image (at least one surviving),
+    and the box covers those triangles too: a sparse mesh seen from nearby or cut by the image
+    border covers many more pixels than it has vertices inside the image.
     """
     h, w = depth_m.shape
     world_to_cam = np.linalg.inv(camera_to_world)
@@ -79,15 +81,14 @@ def visible_from_projection(
     u = np.floor(uf + 0.5).astype(np.int64)
     v = np.floor(vf + 0.5).astype(np.int64)
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    idx, u, v, z, uf, vf = idx[inside], u[inside], v[inside], z[inside], uf[inside], vf[inside]
-    d = depth_m[v, u]
-    ok = (d > 0) & (np.abs(z - d) <= depth_tolerance(d))
-    idx, u, v, uf, vf = idx[ok], u[ok], v[ok], uf[ok], vf[ok]
-    if len(idx) == 0:
+    ok = np.zeros(len(idx), dtype=bool)
+    d = depth_m[v[inside], u[inside]]
+    ok[inside] = (d > 0) & (np.abs(z[inside] - d) <= depth_tolerance(d))
+    if not ok.any():
         return []
-    inst = point_instance[idx]
+    inst = point_instance[idx[ok]]
     # Distinct (instance, pixel) pairs, then per-instance counts and bounds.
-    key = np.unique(inst * (h * w) + v * w + u)
+    key = np.unique(inst * (h * w) + v[ok] * w + u[ok])
     inst_u, pix = key // (h * w), key % (h * w)
     ys, xs = pix // w, pix % w
     ids, start, counts = np.unique(inst_u, return_index=True, return_counts=True)
@@ -96,7 +97,27 @@ def visible_from_projection(
     ymin = np.minimum.reduceat(ys, start)
     ymax = np.maximum.reduceat(ys, start)
     if faces is not None and len(faces):
-        counts = np.maximum(counts, _visible_face_area(faces, point_instance, idx, uf, vf, ids))
+        state = np.zeros(len(point_instance), dtype=np.int8)  # 0 hidden or behind, 1 survives, 2 off-image
+        state[idx[~inside]] = 2
+        state[idx[ok]] = 1
+        slot = np.full(len(point_instance), -1, dtype=np.int64)
+        slot[idx] = np.arange(len(idx))
+        tri = _countable_triangles(np.asarray(faces), point_instance, state)
+        if len(tri):
+            cu = np.clip(uf, -0.5, w - 0.5)
+            cv = np.clip(vf, -0.5, h - 0.5)
+            pos = np.searchsorted(ids, point_instance[tri[:, 0]])
+            a, b, c = slot[tri[:, 0]], slot[tri[:, 1]], slot[tri[:, 2]]
+            cross = (cu[b] - cu[a]) * (cv[c] - cv[a]) - (cv[b] - cv[a]) * (cu[c] - cu[a])
+            area = np.bincount(pos, weights=0.5 * np.abs(cross), minlength=len(ids))
+            counts = np.maximum(counts, np.rint(area).astype(np.int64))
+            for corner in (a, b, c):
+                px = np.clip(np.floor(cu[corner] + 0.5), 0, w - 1).astype(np.int64)
+                py = np.clip(np.floor(cv[corner] + 0.5), 0, h - 1).astype(np.int64)
+                np.minimum.at(xmin, pos, px)
+                np.maximum.at(xmax, pos, px)
+                np.minimum.at(ymin, pos, py)
+                np.maximum.at(ymax, pos, py)
     return [
         VisibleInstance(instance_id=int(i), bbox_2d=[int(a), int(b), int(c), int(d_)], pixel_count=int(n))
         for i, a, b, c, d_, n in zip(ids, xmin, ymin, xmax, ymax, counts)
@@ -104,22 +125,11 @@ def visible_from_projection(
     ]
 
 
-def _visible_face_area(
-    faces: np.ndarray, point_instance: np.ndarray, survivors: np.ndarray, uf: np.ndarray, vf: np.ndarray,
-    ids: np.ndarray,
-) -> np.ndarray:
-    """(len(ids),) rounded projected area in pixels of each instance's triangles whose three vertices
-    are all among ``survivors`` (vertex indices, projected to sub-pixel ``uf``, ``vf``)."""
-    slot = np.full(len(point_instance), -1, dtype=np.int64)
-    slot[survivors] = np.arange(len(survivors))
-    tri = slot[faces]
-    tri = tri[(tri >= 0).all(axis=1)]
-    inst = point_instance[survivors][tri]
-    tri = tri[(inst[:, 0] == inst[:, 1]) & (inst[:, 0] == inst[:, 2])]
-    area = np.zeros(len(ids))
-    if len(tri):
-        a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-        cross = (uf[b] - uf[a]) * (vf[c] - vf[a]) - (vf[b] - vf[a]) * (uf[c] - uf[a])
-        pos = np.searchsorted(ids, point_instance[survivors][a])
-        area = np.bincount(pos, weights=0.5 * np.abs(cross), minlength=len(ids))
-    return np.rint(area).astype(np.int64)
+def _countable_triangles(faces: np.ndarray, point_instance: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """(T, 3) faces of one instance whose vertices all survive (state 1) or lie off-image in front
+    of the camera (state 2), with at least one surviving."""
+    st = state[faces]
+    keep = (st > 0).all(axis=1) & (st == 1).any(axis=1)
+    tri = faces[keep]
+    inst = point_instance[tri]
+    return tri[(inst[:, 0] >= 0) & (inst[:, 0] == inst[:, 1]) & (inst[:, 0] == inst[:, 2])]
