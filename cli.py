@@ -25,6 +25,10 @@ def build(
     frames: Annotated[int, typer.Option(min=1, help="frames sampled per video")] = 32,
     tasks: Annotated[Optional[list[str]], typer.Option(help="only these tasks (repeatable)")] = None,
     video: Annotated[bool, typer.Option(help="also write an mp4 of the sampled frames")] = True,
+    cap: Annotated[Optional[list[str]], typer.Option(help="TASK=N: at most N questions per scene (repeatable)")] = None,
+    split_file: Annotated[Optional[list[str]], typer.Option(help="SPLIT=FILE of scene ids, e.g. val=scannetv2_val.txt")] = None,
+    val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share for unlisted scenes")] = 0.1,
+    exclude_eval_scenes: Annotated[bool, typer.Option(help="keep VSI-Bench evaluation scenes out of training")] = True,
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
 ) -> None:
@@ -54,6 +58,10 @@ def build(
         adapter=AdapterConfig(num_frames=frames, seed=seed),
         workers=workers,
         tasks=tuple(tasks) if tasks else None,
+        caps={k: int(v) for k, v in _pairs(cap, "--cap")},
+        split_lists={k: Path(v) for k, v in _pairs(split_file, "--split-file")} or None,
+        val_fraction=val_fraction,
+        exclude_eval_scenes=exclude_eval_scenes,
         write_video=video,
     )
     try:
@@ -74,15 +82,31 @@ def build(
         raise typer.Exit(2) from exc
     for sid, reason in summary.skipped.items():
         console.print(f"[yellow]skipped[/] {sid}: {reason}")
+    import json
+
+    qa = json.loads((out / "qa" / f"summary.{adapter.dataset}.json").read_text(encoding="utf-8"))
     table = Table(title="QA per task")
-    table.add_column("task")
-    table.add_column("records", justify="right")
+    for col in ("task", "records", "train", "letters A/B/C/D", "answers"):
+        table.add_column(col, justify="right" if col in ("records", "train") else "left")
     for task_name, n in summary.qa_per_task.items():
-        table.add_row(task_name, str(n))
+        t = qa[task_name]
+        letters = "/".join(str(t["letters"].get(k, 0)) for k in "ABCD")
+        answers = ", ".join(f"{k}: {v}" for k, v in list(t["answer"].items())[:4])
+        table.add_row(task_name, str(n), str(t["train_samples"]), letters, answers)
     console.print(table)
     print(summary.line())
     print(f"scene graphs: {out / 'scenes' / adapter.dataset}")
     print(f"QA shards:    {out / 'qa'}")
+
+
+def _pairs(values: Optional[list[str]], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for v in values or []:
+        key, sep, val = v.partition("=")
+        if not sep or not key or not val:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint=flag)
+        out.append((key, val))
+    return out
 
 
 @data_app.command()
@@ -99,9 +123,25 @@ def bench(
     scenes: Annotated[int, typer.Option(min=1, help="demo scenes to time")] = 6,
     real_size: Annotated[bool, typer.Option(help="also time one synthetic scene of real ScanNet size")] = False,
     cache: Annotated[Optional[Path], typer.Option(help="where the synthetic scans are cached")] = None,
+    meta: Annotated[Optional[Path], typer.Option(help="time the metadata tasks on this VSI-Bench meta-info file instead")] = None,
 ) -> None:
-    """Adapter seconds per scene (one process, video encoding excluded)."""
-    from vlm3r.pipelines.bench import bench_adapter
+    """Adapter seconds per scene (one process, video encoding excluded), or with --meta the
+    metadata-only task generators: wall time, QA count and peak memory per task."""
+    import resource
+
+    from vlm3r.pipelines.bench import bench_adapter, bench_tasks
+
+    if meta is not None:
+        table = Table(title=f"metadata tasks on {meta.name}, one process")
+        for col in ("task", "QA", "seconds", "peak MB (traced)"):
+            table.add_column(col, justify="right")
+        rows = bench_tasks(meta)
+        for name, n, dt, peak in rows:
+            table.add_row(name, str(n), f"{dt:.3f}", f"{peak:.1f}")
+        table.add_row("all", str(sum(r[1] for r in rows)), f"{sum(r[2] for r in rows):.3f}", f"{max(r[3] for r in rows):.1f}")
+        Console().print(table)
+        print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        return
 
     table = Table(title="ScanNet adapter, one process")
     for col in ("scan set", "scenes", "vertices (max)", "stream frames (max)", "s/scene (mean)", "s/scene (max)"):

@@ -38,6 +38,8 @@ class Task(ABC):
     name: ClassVar[str]
     version: ClassVar[int]
     needs_frames: ClassVar[bool] = False
+    numeric: ClassVar[bool] = False  # answered with a number (scored by MRA); else by option letter
+    max_per_scene: ClassVar[int] = 1_000_000  # cap on questions per scene; instances may override
 
     @abstractmethod
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

@@ -25,6 +25,7 @@ MIN_DISTANCE_M = 0.2
 class ObjectAbsDistance(Task):
     name = "object_abs_distance"
     version = 1
+    numeric = True
     max_per_scene: ClassVar[int] = 20
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

@@ -16,6 +16,7 @@ QUESTION = "How many {category}(s) are in this room?"
 class ObjectCounting(Task):
     name = "object_counting"
     version = 1
+    numeric = True
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:
         drafts = []

@@ -23,6 +23,7 @@ QUESTION = (
 class ObjectSizeEstimation(Task):
     name = "object_size_estimation"
     version = 1
+    numeric = True
     max_per_scene: ClassVar[int] = 20
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

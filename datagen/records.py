@@ -11,7 +11,24 @@ from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import SceneMetadata
 
 
-def finalize_records(task: Task, per_scene: list[tuple[SceneMetadata, list[Draft]]], seed: int) -> list[QARecord]:
+def dedup(drafts: list[Draft]) -> list[Draft]:
+    """Drop repeats of the same question (same text and same options) within one scene."""
+    seen: set[tuple] = set()
+    out = []
+    for d in drafts:
+        key = (d.question, frozenset(d.choices or ()))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def finalize_records(
+    task: Task,
+    per_scene: list[tuple[SceneMetadata, list[Draft]]],
+    seed: int,
+    splits: dict[str, str] | None = None,
+) -> list[QARecord]:
     """Number the drafts, assign multiple-choice letters balanced over the whole output.
 
     ``per_scene`` may come in any order; records are sorted by (dataset, scene id) first, so the
@@ -20,7 +37,7 @@ def finalize_records(task: Task, per_scene: list[tuple[SceneMetadata, list[Draft
     items = [
         (scene, k, d)
         for scene, drafts in sorted(per_scene, key=lambda sd: (sd[0].dataset, sd[0].scene_id))
-        for k, d in enumerate(drafts)
+        for k, d in enumerate(dedup(drafts))
     ]
     mc = [i for i, (_, _, d) in enumerate(items) if d.choices]
     rng = np.random.default_rng([seed, stable_hash("letters"), stable_hash(task.name)])
@@ -39,6 +56,7 @@ def finalize_records(task: Task, per_scene: list[tuple[SceneMetadata, list[Draft
                 ground_truth=d.answer,
                 mc_answer=letter,
                 video_path=scene.video_path,
+                split=(splits or {}).get(scene.scene_id),
                 task_version=task.version,
                 categories=list(d.categories),
                 frame_ids=list(d.frame_ids),

@@ -19,6 +19,7 @@ QUESTION = (
 class RoomSizeEstimation(Task):
     name = "room_size_estimation"
     version = 1
+    numeric = True
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:
         answer = round(scene.room_size, 1)

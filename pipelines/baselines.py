@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -249,37 +249,30 @@ def option_features(item: BenchItem) -> list[dict[str, float]]:
 
 @dataclass
 class BlindModel:
-    """Fitted per-task text models; tasks without training questions fall back to ``fallback``."""
+    """Fitted per-task text models. Tasks it has no model for get no prediction here
+    (``run_baseline`` then answers them at random)."""
 
-    mc: dict[str, object] = field(default_factory=dict)  # task -> (DictVectorizer, LogisticRegression)
-    numeric: dict[str, object] = field(default_factory=dict)  # task -> sklearn Pipeline on log(answer)
-    fallback: FrequencyModel = field(default_factory=FrequencyModel)
-    seed: int = 0
+    mc: dict[str, tuple[object, object]] = field(default_factory=dict)  # task -> (DictVectorizer, LogisticRegression)
+    numeric: dict[str, object] = field(default_factory=dict)  # task -> sklearn Pipeline predicting log(answer)
 
     def predict(self, items: Sequence[BenchItem]) -> dict[str, str]:
         preds: dict[str, str] = {}
-        missing: list[BenchItem] = []
         for task, group in sorted(_by_task(items).items()):
             if task in self.numeric:
                 values = np.exp(self.numeric[task].predict([it.question for it in group]))  # type: ignore[attr-defined]
                 preds.update({it.id: _fmt(v) for it, v in zip(group, values)})
             elif task in self.mc:
-                vec, clf = self.mc[task]  # type: ignore[misc]
-                rows = [f for it in group for f in option_features(it)]
+                vec, clf = self.mc[task]
+                with_options = [it for it in group if it.options]
+                rows = [f for it in with_options for f in option_features(it)]
                 if not rows:
                     continue
-                p = clf.predict_proba(vec.transform(rows))[:, list(clf.classes_).index(1)]
+                p = clf.predict_proba(vec.transform(rows))[:, list(clf.classes_).index(1)]  # type: ignore[attr-defined]
                 start = 0
-                for it in group:
+                for it in with_options:
                     n = len(it.options)
-                    if n:
-                        preds[it.id] = MC_LETTERS[int(np.argmax(p[start : start + n]))]
+                    preds[it.id] = MC_LETTERS[int(np.argmax(p[start : start + n]))]
                     start += n
-            else:
-                missing.extend(group)
-        fb = self.fallback.predict(missing)
-        preds.update(fb)
-        preds.update({k: v for k, v in random_predictions(missing, self.seed).items() if k not in fb})
         return preds
 
 
@@ -294,10 +287,10 @@ def _sklearn():
     return DictVectorizer, TfidfVectorizer, LogisticRegression, Ridge, make_pipeline
 
 
-def fit_blind(train: Sequence[BenchItem], seed: int = 0) -> BlindModel:
+def fit_blind(train: Sequence[BenchItem]) -> BlindModel:
     """Fit the blind baseline on ``train`` (deterministic: lbfgs and closed-form solvers, no random state)."""
     DictVectorizer, TfidfVectorizer, LogisticRegression, Ridge, make_pipeline = _sklearn()
-    model = BlindModel(fallback=fit_frequency(train), seed=seed)
+    model = BlindModel()
     for task, items in sorted(_by_task(train).items()):
         if items[0].numeric:
             y = np.log(np.maximum(np.array([float(it.answer) for it in items]), 1e-3))
@@ -344,21 +337,19 @@ def run_baseline(kind: BaselineKind, train: Sequence[BenchItem], test: Sequence[
     elif kind == "frequency":
         model = fit_frequency(train)
         preds = model.predict(test)
-        notes = model.describe()
+        test_tasks = {it.question_type for it in test}
+        notes = {t: d for t, d in model.describe().items() if t in test_tasks}
     elif kind == "blind":
-        blind = fit_blind(train, seed)
-        preds = blind.predict(test)
-        for task in sorted({it.question_type for it in test}):
-            how = "ridge on question TF-IDF" if task in blind.numeric else "logistic regression on options"
-            notes[task] = how if task in blind.numeric or task in blind.mc else "no training questions: frequency fallback"
+        preds = fit_blind(train).predict(test)
     else:
         raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
     counts = Counter(it.question_type for it in train)
+    unanswered = [it for it in test if it.id not in preds]
+    preds.update(random_predictions(unanswered, seed))
+    for task in sorted({it.question_type for it in unanswered if it.id in preds}):
+        notes[task] = "no training questions: random fallback"
     for task in {it.question_type for it in test}:
         notes[task] = f"{notes.get(task, '')} [train n={counts.get(task, 0)}]".strip()
     return BaselineRun(kind, preds, notes, len(train), len(test))
 
 
-def answered(preds: Mapping[str, str], items: Sequence[BenchItem]) -> int:
-    """How many of ``items`` have a prediction."""
-    return sum(1 for it in items if it.id in preds)

@@ -52,3 +52,35 @@ def bench_adapter(n_scenes: int, real_size: bool, cache: Path | None) -> dict[st
             f"{max(secs):.2f}",
         )
     return out
+
+
+def bench_tasks(meta_path: Path, seed: int = 0) -> list[tuple[str, int, float, float]]:
+    """(task, QA count, seconds, peak MB of Python/numpy allocations) for every metadata-only task
+    over the scenes of a VSI-Bench meta-info file, one process; generation plus letter balancing."""
+    import tracemalloc
+
+    from vlm3r.datagen import TASKS
+    from vlm3r.datagen.records import finalize_records
+    from vlm3r.scenes.base import scene_rng
+    from vlm3r.scenes.registry import make_adapter
+
+    adapter = make_adapter("vsibench-meta", meta_path)
+    scenes = [adapter.load(sid, AdapterConfig(seed=seed)).scene for sid in adapter.list_scenes()]
+
+    def run(task) -> int:  # noqa: ANN001
+        per_scene = [(s, task.generate(s, None, scene_rng(seed, task.name, s.dataset, s.scene_id))) for s in scenes]
+        return len(finalize_records(task, per_scene, seed))
+
+    rows = []
+    for task in TASKS.select(None):
+        if task.needs_frames:
+            continue
+        t0 = time.perf_counter()
+        n = run(task)
+        dt = time.perf_counter() - t0
+        tracemalloc.start()  # a second, traced pass for memory (tracing slows Python down)
+        run(task)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        rows.append((task.name, n, dt, peak))
+    return rows

@@ -5,7 +5,10 @@ Output layout under ``OUT``::
     scenes/<dataset>/<scene>/scene_metadata.json, frame_metadata.json, frames/<frame_id>.jpg, video.mp4
     manifest/<dataset>/<scene>.json          status ok|skipped, reason, config fingerprint
     qa/<task>/<dataset>-<k>.jsonl            QA shards (fixed size, numbered), + <dataset>.done.json
-    build_summary.json
+    qa/<task>/<dataset>.parquet              the same records as a table
+    qa/summary.<dataset>.json                per-task counts, answer and letter distributions
+    train/<task>/<dataset>-<k>.jsonl         LLaVA conversations (train split, eval scenes excluded)
+    build_summary.<dataset>.json
 
 A scene's directory is written under a temporary name and renamed when complete; its manifest entry
 is written after that. A re-run skips scenes whose manifest says ok for the same configuration, so
@@ -31,12 +34,11 @@ from PIL import Image
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import finalize_records
-from vlm3r.pipelines.io import atomic_write_bytes, atomic_write_json, jsonl_bytes, model_json, replace_dir
+from vlm3r.pipelines.exports import export_task
+from vlm3r.pipelines.io import atomic_write_json, model_json, replace_dir
+from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id, scene_rng
 from vlm3r.schemas.scene import SCHEMA_VERSION, FrameMetadata, SceneMetadata
-
-QA_SHARD_SIZE = 10_000
-
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -46,6 +48,10 @@ class BuildConfig:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     workers: int = 1
     tasks: tuple[str, ...] | None = None
+    caps: dict[str, int] = field(default_factory=dict)  # task -> max questions per scene
+    split_lists: dict[str, Path] | None = None  # split name -> file of scene ids
+    val_fraction: float = 0.1  # seeded split for scenes in no list
+    exclude_eval_scenes: bool = True  # keep VSI-Bench evaluation scenes out of training exports
     write_video: bool = True
     video_fps: float = 2.0
 
@@ -79,13 +85,15 @@ class BuildSummary:
     scenes_resumed: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
     qa_per_task: dict[str, int] = field(default_factory=dict)
+    excluded_eval_scenes: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
-        qa = ", ".join(f"{t}={n}" for t, n in self.qa_per_task.items()) or "none"
         return (
             f"{self.dataset}: {self.scenes_ok} scenes ok ({self.scenes_resumed} resumed), "
-            f"{len(self.skipped)} skipped; QA: {qa}; {self.seconds:.1f}s -> {self.out}"
+            f"{len(self.skipped)} skipped; {sum(self.qa_per_task.values())} QA records over "
+            f"{len(self.qa_per_task)} tasks; {self.excluded_eval_scenes} VSI-Bench eval scenes kept out of "
+            f"training; {self.seconds:.1f}s -> {self.out}"
         )
 
 
@@ -97,12 +105,14 @@ def manifest_path(out: Path, dataset: str, scene_id: str) -> Path:
     return out / "manifest" / dataset / f"{scene_id}.json"
 
 
-def write_scene_outputs(adapted: AdaptedScene, out: Path, write_video: bool, video_fps: float) -> None:
-    """Write one scene's directory atomically (temporary directory, then rename)."""
+def write_scene_outputs(adapted: AdaptedScene, out: Path, source: str, write_video: bool, video_fps: float) -> None:
+    """Write one scene's directory atomically (temporary directory, then rename). ``source`` is the
+    adapter's name, which keys every output path (a scene's own ``dataset`` may differ, e.g. the
+    ScanNet scenes of a vsibench-meta file)."""
     from vlm3r.pipelines.video import write_mp4
 
     scene, frames = adapted.scene, adapted.frames
-    final = scene_dir(out, scene.dataset, scene.scene_id)
+    final = scene_dir(out, source, scene.scene_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".tmp-{scene.scene_id}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -128,7 +138,7 @@ def process_scene(adapter: SceneAdapter, scene_id: str, config: BuildConfig) -> 
     try:
         check_scene_id(scene_id)
         adapted = adapter.load(scene_id, config.adapter)
-        write_scene_outputs(adapted, config.out, config.write_video, config.video_fps)
+        write_scene_outputs(adapted, config.out, adapter.dataset, config.write_video, config.video_fps)
     except SceneError as exc:
         return SceneResult(scene_id, "skipped", str(exc), time.perf_counter() - t0, fingerprint=fp)
     except Exception as exc:  # one bad scene never stops a build
@@ -187,35 +197,32 @@ def load_scene_graph(out: Path, dataset: str, scene_id: str) -> tuple[SceneMetad
     return scene, frames
 
 
-def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], tasks: Sequence[str] | None, seed: int) -> dict[str, int]:
-    """Run the task generators over the built scenes and write numbered JSONL shards per task."""
+def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
+    """Run the task generators over the built scenes and write every export (see pipelines.exports).
+
+    Returns a summary per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
+    """
     graphs = [load_scene_graph(out, dataset, sid) for sid in sorted(scene_ids)]
-    counts: dict[str, int] = {}
-    for task in TASKS.select(tasks):
+    official = read_split_lists(config.split_lists) if config.split_lists else None
+    splits = assign_splits(dataset, [s.scene_id for s, _ in graphs], config.adapter.seed, official, config.val_fraction)
+    eval_list = vsibench_eval_scenes() if config.exclude_eval_scenes else frozenset()
+    eval_scenes = {s.scene_id for s, _ in graphs if (s.dataset, s.scene_id) in eval_list}
+    train_scenes = {sid for sid, split in splits.items() if split == "train" and sid not in eval_scenes}
+    summaries: dict[str, dict] = {}
+    for task in TASKS.select(config.tasks):
+        if task.name in config.caps:
+            task.max_per_scene = config.caps[task.name]
         per_scene = []
         for scene, frames in graphs:
             if task.needs_frames and frames is None:
                 continue
-            rng = scene_rng(seed, task.name, scene.dataset, scene.scene_id)
+            rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
             per_scene.append((scene, task.generate(scene, frames, rng)))
-        records = finalize_records(task, per_scene, seed)
-        write_task_shards(out / "qa" / task.name, dataset, records, task.version)
-        counts[task.name] = len(records)
-    return counts
-
-
-def write_task_shards(task_dir: Path, dataset: str, records: list, version: int) -> None:
-    """Replace ``<dataset>-*.jsonl`` with fixed-size numbered shards; the done marker goes last."""
-    task_dir.mkdir(parents=True, exist_ok=True)
-    marker = task_dir / f"{dataset}.done.json"
-    marker.unlink(missing_ok=True)
-    for old in task_dir.glob(f"{dataset}-*.jsonl"):
-        old.unlink()
-    n_shards = max(1, -(-len(records) // QA_SHARD_SIZE))
-    for k in range(n_shards):
-        chunk = records[k * QA_SHARD_SIZE : (k + 1) * QA_SHARD_SIZE]
-        atomic_write_bytes(task_dir / f"{dataset}-{k:05d}.jsonl", jsonl_bytes(chunk))
-    atomic_write_json(marker, {"records": len(records), "shards": n_shards, "task_version": version})
+        records = finalize_records(task, per_scene, config.adapter.seed, splits)
+        summaries[task.name] = export_task(out, dataset, task.name, task.version, records, task.numeric, train_scenes)
+    summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
+    atomic_write_json(out / "qa" / f"summary.{dataset}.json", summaries)
+    return summaries
 
 
 def build(
@@ -247,7 +254,9 @@ def build(
     ok = sorted(done + [r.scene_id for r in results if r.status == "ok"])
     summary.skipped.update({r.scene_id: r.reason or "" for r in results if r.status != "ok"})
     summary.scenes_ok, summary.scenes_resumed = len(ok), len(done)
-    summary.qa_per_task = generate_qa(out, adapter.dataset, ok, config.tasks, config.adapter.seed)
+    qa = generate_qa(out, adapter.dataset, ok, config)
+    summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
+    summary.qa_per_task = {t: q["count"] for t, q in qa.items()}
     summary.seconds = time.perf_counter() - t0
     atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))
     return summary

@@ -29,8 +29,18 @@ def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except _BAD_INPUT as exc:
-        _err.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}", highlight=False)
+        _err.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
+
+
+_MERGE_HELP = "vsibench (merge the 3 relative-direction variants), family (merge every variant family), none"
+
+
+def _check_merge(merge: str) -> None:
+    from vlm3r.pipelines.scoring import MERGE_MODES
+
+    if merge not in MERGE_MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MERGE_MODES)}", param_hint="--merge")
 
 
 def results_table(reports: Mapping[str, object], title: str) -> Table:
@@ -72,15 +82,17 @@ def score(
     predictions: Annotated[Path, typer.Option(help='JSON lines {"id": ..., "prediction": ...}')],
     out: Annotated[Optional[Path], typer.Option(help="folder for results.json, results.csv, scores.jsonl")] = None,
     parser: Annotated[str, typer.Option(help="vsibench (official first-token parsing) or robust")] = "vsibench",
+    merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
 ) -> None:
     """Score predictions the VSI-Bench way: MRA for numeric tasks, letter accuracy for the rest."""
     from vlm3r.pipelines.scoring import PARSERS, evaluate, load_benchmark, load_predictions, write_results
 
     if parser not in PARSERS:
         raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--parser")
+    _check_merge(merge)
     items = _guard(lambda: load_benchmark(benchmark))
     preds = _guard(lambda: load_predictions(predictions))
-    report, scores = evaluate(items, preds, parser)  # type: ignore[arg-type]
+    report, scores = evaluate(items, preds, parser, merge)  # type: ignore[arg-type]
     Console().print(results_table({"score": report}, f"{predictions.name} on {benchmark.name}"))
     print(_counts_line(report))
     if out is not None:
@@ -97,11 +109,13 @@ def baseline(
     seed: Annotated[int, typer.Option(help="seed of the scene split and of the random baseline")] = 0,
     split: Annotated[bool, typer.Option(help="--no-split: fit and score on the whole benchmark (VSI-Bench's chance level; optimistic for blind)")] = True,
     out: Annotated[Optional[Path], typer.Option(help="folder: <kind>/results.json, results.csv, scores.jsonl, predictions.jsonl")] = None,
+    merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
 ) -> None:
     """Chance and blind baselines, scored with the same scorer as model predictions."""
     from vlm3r.pipelines.baselines import BASELINES, run_baseline, split_by_scene
     from vlm3r.pipelines.scoring import PredictionSet, evaluate, load_benchmark, write_results
 
+    _check_merge(merge)
     kinds = kind or list(BASELINES)
     for k in kinds:
         if k not in BASELINES:
@@ -122,7 +136,7 @@ def baseline(
     notes: dict[str, dict[str, str]] = {}
     for k in kinds:
         run = _guard(lambda k=k: run_baseline(k, train_items, test_items, seed))  # type: ignore[misc]
-        report, scores = evaluate(test_items, PredictionSet(run.predictions))
+        report, scores = evaluate(test_items, PredictionSet(run.predictions), merge=merge)  # type: ignore[arg-type]
         report.notes = run.notes
         reports[k], notes[k] = report, run.notes
         if out is not None:
@@ -134,7 +148,7 @@ def baseline(
     print(where)
     for k, per_task in notes.items():
         for task, note in sorted(per_task.items()):
-            if note:
+            if not note.startswith("[train"):  # constants, answers, fallbacks; the rest is in results.json
                 print(f"  {k:9s} {task}: {note}")
     if out is not None:
         print(f"results: {Path(out)}/<kind>/results.json")
@@ -150,13 +164,21 @@ def stats_command(
     st = _guard(lambda: build_stats(out))
     con = Console()
     table = Table(title=f"questions per task in {out}")
-    for col in ("group", "task", "questions", "scenes", "A", "B", "C", "D", "answers"):
-        table.add_column(col, justify="right" if col in ("questions", "scenes", "A", "B", "C", "D") else "left")
+    table.add_column("task", no_wrap=True)
+    table.add_column("n", justify="right")
+    table.add_column("scenes", justify="right")
+    table.add_column("A/B/C/D", no_wrap=True)
+    table.add_column("answers")
+    group = None
     for t in st.tasks.values():
-        letters = [str(v) if t.letters_balanced else f"[red]{v}[/]" for v in t.letters.values()]
-        answers = ", ".join(f"{k}: {v}" for k, v in list(t.answers.items())[:5])
-        table.add_row(t.group, t.task, str(t.n), str(t.n_scenes), *letters, answers)
-    table.add_row("", "[bold]total[/]", str(st.total_questions), str(len(st.per_scene)), "", "", "", "", "")
+        if t.group != group:
+            group = t.group
+            table.add_row(f"[bold]{group}[/]", "", "", "", "")
+        letters = "/".join(str(v) for v in t.letters.values()) if any(t.letters.values()) else "-"
+        if not t.letters_balanced:
+            letters = f"[red]{letters}[/]"
+        table.add_row(f"  {t.task}", str(t.n), str(t.n_scenes), letters, _answers_summary(t.answers, t.numeric))
+    table.add_row("[bold]total[/]", str(st.total_questions), str(len(st.per_scene)), "", "")
     con.print(table)
     ds_table = Table(title="datasets")
     for col in ("dataset", "scenes", "objects", "sampled frames", "questions", "top categories"):
@@ -170,6 +192,14 @@ def stats_command(
 
         atomic_write_json(json_path, st.to_json())
         print(f"statistics: {json_path}")
+
+
+def _answers_summary(answers: Mapping[str, float | int], numeric: bool) -> str:
+    if not answers:
+        return "-"
+    if numeric:
+        return f"{answers['min']:g}-{answers['max']:g}, median {answers['median']:g}"
+    return ", ".join(f"{k} {v}" for k, v in list(answers.items())[:3])
 
 
 def visualize_command(
@@ -195,16 +225,12 @@ def visualize_command(
             scenes = [viz.find_scene(out, s) for s in scene]
         else:
             scenes = viz.list_scenes(out)[:1]
-        records = [viz.find_question(out, q) for q in question or []]
-        written = [viz.save_png(viz.distribution_figure({t: s.n for t, s in st.tasks.items()}), dest / "distribution.png")]
-        for ds, sid in scenes:
-            sc, fr = viz.load_scene(out, ds, sid)
-            written.append(viz.save_png(viz.scene_figure(sc, fr, viz.mesh_points_xy(sc)), dest / "scenes" / f"{ds}__{sid}.png"))
-        for rec in records:
-            written.append(viz.save_png(viz.question_figure(rec, out), dest / "questions" / f"{rec.id}.png"))
+        records = viz.find_questions(out, question or [])
+        figures = viz.render_build_figures(out, st, scenes, records)
+        written = viz.write_figures(figures, dest)
         if report:
             res = {p.parent.name or p.name: json.loads(p.read_text(encoding="utf-8")) for p in results or []}
-            written.append(viz.write_html_report(out, dest / "report.html", stats=st, scenes=scenes, questions=records, results=res))
+            written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))
         return written
 
     for p in _guard(run):

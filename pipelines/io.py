@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def model_json(model: BaseModel) -> bytes:
     """Deterministic JSON of a pydantic model (field order = declaration order)."""
     return (model.model_dump_json(indent=1) + "\n").encode("utf-8")
-
-
-def jsonl_bytes(models: Iterable[BaseModel]) -> bytes:
-    return b"".join(m.model_dump_json().encode("utf-8") + b"\n" for m in models)
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

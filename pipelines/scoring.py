@@ -18,8 +18,8 @@ and 0.0 for anything else. Negative ground truths divide by ``|gt|``.
 
 Aggregation (``summarize``): the mean score per question_type (a benchmark item without a prediction
 scores 0, as the official scorer's worst case), the three ``object_rel_direction_*`` variants
-averaged into one ``object_rel_direction`` score, and overall = the unweighted mean of the task
-scores x 100. Prediction ids not in the benchmark and repeated ids are counted and reported (the
+averaged into one ``object_rel_direction`` score (``merge="family"`` also averages the other
+variant families of ``TASK_FAMILIES``), and overall = the unweighted mean of the task scores x 100. Prediction ids not in the benchmark and repeated ids are counted and reported (the
 first prediction of a repeated id is the one scored).
 """
 
@@ -54,14 +54,30 @@ NUMERIC_TASK_UNITS: Mapping[str, str | None] = {
 
 NUMERIC_TASKS: frozenset[str] = frozenset(NUMERIC_TASK_UNITS)
 
-MERGED_TASKS: Mapping[str, tuple[str, ...]] = {
+TASK_FAMILIES: Mapping[str, tuple[str, ...]] = {
     "object_rel_direction": (
         "object_rel_direction_easy",
         "object_rel_direction_medium",
         "object_rel_direction_hard",
     ),
+    "object_rel_distance": ("object_rel_distance", "object_rel_distance_3", "object_rel_distance_2"),
+    "camera_obj_rel_dist": ("camera_obj_rel_dist_v1", "camera_obj_rel_dist_v2", "camera_obj_rel_dist_v3"),
+    "obj_obj_relative_pos": ("obj_obj_relative_pos_nf", "obj_obj_relative_pos_lr", "obj_obj_relative_pos_ud"),
 }
-"""Reported task -> the question types averaged (unweighted, over those present) into it."""
+"""Paper task -> the question types (variants) generated for it."""
+
+MERGE_MODES: Mapping[str, tuple[str, ...]] = {
+    "vsibench": ("object_rel_direction",),
+    "family": tuple(TASK_FAMILIES),
+    "none": (),
+}
+"""Which families are reported as one task (their variants' means averaged, unweighted):
+``vsibench`` (default) merges only the relative-direction variants, as the official VSI-Bench
+scorer does (and as the official VSTI-Bench scorer, which merges nothing, does for its types);
+``family`` merges every family into the paper's task (VSTI-Bench's five tasks); ``none`` reports
+every question type."""
+
+MergeMode = Literal["vsibench", "family", "none"]
 
 MRA_THRESHOLDS: tuple[float, ...] = (
     0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.8999999999999999, 0.95,
@@ -84,12 +100,18 @@ def is_numeric_task(question_type: str) -> bool:
     return question_type in NUMERIC_TASKS
 
 
-def reported_task(question_type: str) -> str:
-    """The task name a question type is reported under (relative-direction variants merge)."""
-    for merged, parts in MERGED_TASKS.items():
+def task_family(question_type: str) -> str:
+    """The paper task a question type belongs to (itself when it has no variants)."""
+    for family, parts in TASK_FAMILIES.items():
         if question_type in parts:
-            return merged
+            return family
     return question_type
+
+
+def reported_task(question_type: str, merge: MergeMode = "vsibench") -> str:
+    """The task name a question type is reported under in ``merge`` mode."""
+    family = task_family(question_type)
+    return family if family in MERGE_MODES[merge] else question_type
 
 
 # --------------------------------------------------------------------------------------------------
@@ -547,6 +569,7 @@ class EvalReport:
     n_unknown: int = 0
     n_duplicates: int = 0
     parser: str = "vsibench"
+    merge: str = "vsibench"
     per_dataset: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -554,15 +577,25 @@ class EvalReport:
         return asdict(self)
 
 
-def summarize(scores: Sequence[ItemScore], *, n_unknown: int = 0, n_duplicates: int = 0, parser: str = "vsibench") -> EvalReport:
-    """Per question_type means, merged variants, overall (see the module docstring)."""
-    tasks = _task_scores(scores)
+def summarize(
+    scores: Sequence[ItemScore],
+    *,
+    n_unknown: int = 0,
+    n_duplicates: int = 0,
+    parser: str = "vsibench",
+    merge: MergeMode = "vsibench",
+) -> EvalReport:
+    """Per question_type means, merged variants (``MERGE_MODES[merge]``), overall (see the module
+    docstring)."""
+    if merge not in MERGE_MODES:
+        raise ValueError(f"unknown merge mode {merge!r}; choose one of {', '.join(MERGE_MODES)}")
+    tasks = _task_scores(scores, merge)
     overall = float(np.mean([t.score for t in tasks.values()])) if tasks else 0.0
     datasets = sorted({s.dataset for s in scores})
     per_dataset = {}
     if len(datasets) > 1:
         for ds in datasets:
-            sub = _task_scores([s for s in scores if s.dataset == ds])
+            sub = _task_scores([s for s in scores if s.dataset == ds], merge)
             per_dataset[ds] = float(np.mean([t.score for t in sub.values()]))
     return EvalReport(
         tasks=tasks,
@@ -573,18 +606,19 @@ def summarize(scores: Sequence[ItemScore], *, n_unknown: int = 0, n_duplicates: 
         n_unknown=n_unknown,
         n_duplicates=n_duplicates,
         parser=parser,
+        merge=merge,
         per_dataset=per_dataset,
     )
 
 
-def _task_scores(scores: Sequence[ItemScore]) -> dict[str, TaskScore]:
+def _task_scores(scores: Sequence[ItemScore], merge: MergeMode) -> dict[str, TaskScore]:
     by_type: dict[str, list[ItemScore]] = {}
     for s in scores:
         by_type.setdefault(s.question_type, []).append(s)
     means = {q: 100.0 * float(np.mean([s.score for s in ss])) for q, ss in by_type.items()}
     out: dict[str, TaskScore] = {}
-    for q in sorted(by_type, key=lambda q: (reported_task(q), q)):
-        task = reported_task(q)
+    for q in sorted(by_type, key=lambda q: (reported_task(q, merge), q)):
+        task = reported_task(q, merge)
         ss = by_type[q]
         ts = out.setdefault(task, TaskScore(task, ss[0].metric, 0.0, 0, 0))
         ts.n += len(ss)
@@ -595,12 +629,15 @@ def _task_scores(scores: Sequence[ItemScore]) -> dict[str, TaskScore]:
     return out
 
 
-def evaluate(items: Sequence[BenchItem], preds: PredictionSet, parser: Parser = "vsibench") -> tuple[EvalReport, list[ItemScore]]:
+def evaluate(
+    items: Sequence[BenchItem], preds: PredictionSet, parser: Parser = "vsibench", merge: MergeMode = "vsibench"
+) -> tuple[EvalReport, list[ItemScore]]:
     """Score a prediction set against the benchmark; counts unknown and duplicate ids."""
     known = {it.id for it in items}
     unknown = sum(1 for rid in preds.predictions if rid not in known)
     scores = score_items(items, preds.predictions, parser)
-    return summarize(scores, n_unknown=unknown, n_duplicates=len(preds.duplicates), parser=parser), scores
+    report = summarize(scores, n_unknown=unknown, n_duplicates=len(preds.duplicates), parser=parser, merge=merge)
+    return report, scores
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,32 +16,27 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.pipelines.scoring import is_numeric_task, option_text, read_qa_records
+from vlm3r.pipelines.scoring import TASK_FAMILIES, is_numeric_task, option_text, read_qa_records, task_family
 from vlm3r.schemas.qa import MC_LETTERS, QARecord
 
 TASK_GROUPS: Mapping[str, tuple[str, ...]] = {
-    "Configuration": (
-        "object_counting",
-        "object_rel_distance",
-        "object_rel_direction_easy",
-        "object_rel_direction_medium",
-        "object_rel_direction_hard",
-        "route_planning",
-    ),
+    "Configuration": ("object_counting", "object_rel_distance", "object_rel_direction", "route_planning"),
     "Measurement": ("object_size_estimation", "room_size_estimation", "object_abs_distance"),
     "Spatiotemporal": ("obj_appearance_order",),
     "Camera-object": ("camera_obj_abs_dist", "camera_obj_rel_dist"),
     "Object-object": ("obj_obj_relative_pos",),
     "Camera motion": ("camera_displacement", "camera_movement_direction"),
 }
-"""Task groups for reports and the distribution figure (VSI-Bench's configuration / measurement /
-spatiotemporal, VSTI-Bench's camera-object, object-object and camera-motion questions)."""
+"""Task groups (of paper tasks, ``scoring.TASK_FAMILIES`` names for the variant families) for
+reports and the distribution figure: VSI-Bench's configuration / measurement / spatiotemporal and
+VSTI-Bench's camera-object, object-object and camera-motion questions."""
 
 
 def task_group(task: str) -> str:
-    """The group of a question type ("Other" for a task no group lists)."""
+    """The group of a question type or paper task ("Other" for a task no group lists)."""
+    family = task_family(task)
     for group, tasks in TASK_GROUPS.items():
-        if task in tasks:
+        if family in tasks:
             return group
     return "Other"
 
@@ -84,6 +79,21 @@ class BuildStats:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def task_order(task: str) -> tuple[int, int, int, str]:
+    """Sort key: group (in ``TASK_GROUPS`` order), paper task within it, variant, name."""
+    groups = list(TASK_GROUPS) + ["Other"]
+    group = task_group(task)
+    members = TASK_GROUPS.get(group, ())
+    family = task_family(task)
+    variants = TASK_FAMILIES.get(family, (task,))
+    return (
+        groups.index(group),
+        members.index(family) if family in members else len(members),
+        variants.index(task) if task in variants else len(variants),
+        task,
+    )
 
 
 def task_stats(task: str, records: Sequence[QARecord], top_k: int = 10) -> TaskStats:
@@ -160,7 +170,7 @@ def compute_stats(records: Sequence[QARecord], inventory: Mapping[str, DatasetSt
         row = per_scene.setdefault(f"{r.dataset}/{r.scene_name}", {})
         row[r.question_type] = row.get(r.question_type, 0) + 1
     return BuildStats(
-        tasks={t: task_stats(t, rs) for t, rs in sorted(by_task.items(), key=lambda kv: (task_group(kv[0]), kv[0]))},
+        tasks={t: task_stats(t, rs) for t, rs in sorted(by_task.items(), key=lambda kv: task_order(kv[0]))},
         datasets=dict(sorted(datasets.items())),
         per_scene=dict(sorted(per_scene.items())),
         total_questions=len(records),

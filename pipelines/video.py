@@ -37,7 +37,7 @@ def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, quanti
     try:
         import av
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("writing videos needs PyAV: pip install 'vlm3r[video]'") from exc
+        raise ImportError("writing videos needs PyAV: pip install av") from exc
     if not frames:
         raise ValueError("no frames to encode")
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2

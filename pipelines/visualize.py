@@ -1,7 +1,7 @@
 """Pictures of a build (matplotlib, Agg, no pyplot state) and a self-contained HTML report.
 
 * ``scene_figure``: top-down view of one scene graph in the z-up world (metres): the room outline
-  (concave hull of a seeded sample of the scene mesh's vertices projected on xy, with the sample in
+  (alpha shape of a seeded sample of the scene mesh's vertices projected on xy, with the sample in
   light grey; when the mesh is not reachable, the dashed bounding rectangle of objects and cameras),
   the oriented boxes' footprints coloured by category and labelled, and the camera path through the
   sampled frames' centres (translation of camera-to-world), numbered 1..N in stream order, with a
@@ -11,7 +11,8 @@
 * ``question_figure``: the frames one question refers to (its ``frame_ids``, stream frame ids; for
   questions without frames, the sampled frames showing most instances of its categories), with the
   2D boxes of its categories' instances drawn, under the question, options and answer.
-* ``write_html_report``: statistics tables and the figures embedded as base64 PNG in one HTML file.
+* ``render_build_figures`` / ``write_html_report``: the figures rendered once, and statistics
+  tables with the figures embedded as base64 PNG in one HTML file.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ import html
 import io
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vlm3r.pipelines.stats import TASK_GROUPS, BuildStats, build_stats, task_group
+from vlm3r.pipelines.stats import TASK_GROUPS, BuildStats, build_stats, task_group, task_order
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-OUTLINE_SAMPLE = 20_000
+OUTLINE_SAMPLE = 10_000
 """Mesh vertices sampled (seeded) for the room outline."""
-OUTLINE_RATIO = 0.02
-"""``shapely.concave_hull`` ratio (0 = most concave, 1 = convex hull)."""
+OUTLINE_ALPHA = 5.0
+"""Alpha (1/m) of the room outline's alpha shape, as for the benchmark's room size."""
 
 
 def _mpl():
@@ -138,18 +140,33 @@ def mesh_points_xy(scene: SceneMetadata, max_points: int = OUTLINE_SAMPLE, seed:
     return pts[:, :2] if len(pts) else None
 
 
-def room_outline(points_xy: np.ndarray, ratio: float = OUTLINE_RATIO) -> np.ndarray | None:
-    """(K, 2) exterior ring of the concave hull of (N, 2) points, or None for degenerate input."""
+def room_outline(points_xy: np.ndarray | None, alpha: float = OUTLINE_ALPHA) -> np.ndarray | None:
+    """(K, 2) exterior ring of the alpha shape of (N, 2) xy points (metres): the union of the
+    Delaunay triangles whose circumradius is below ``1 / alpha``, holes filled, largest part; the
+    benchmark's room-size definition (DESIGN.md section 3) drawn as a polygon. None for degenerate
+    input."""
     import shapely
+    from scipy.spatial import Delaunay, QhullError
 
     if points_xy is None or len(points_xy) < 3:
         return None
-    hull = shapely.concave_hull(shapely.MultiPoint(points_xy), ratio=ratio)
-    if hull.geom_type == "MultiPolygon":
-        hull = max(hull.geoms, key=lambda g: g.area)
-    if hull.geom_type != "Polygon" or hull.area <= 0:
+    pts = np.asarray(points_xy, dtype=np.float64)
+    try:
+        tri = Delaunay(pts)
+    except QhullError:
         return None
-    return np.asarray(hull.exterior.coords)
+    a, b, c = (pts[tri.simplices[:, k]] for k in range(3))
+    la, lb, lc = np.linalg.norm(b - c, axis=1), np.linalg.norm(a - c, axis=1), np.linalg.norm(a - b, axis=1)
+    area2 = np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = la * lb * lc / (2.0 * area2) < 1.0 / alpha
+    if not keep.any():
+        return None
+    union = shapely.coverage_union_all(shapely.polygons(np.stack([a[keep], b[keep], c[keep]], axis=1)))
+    parts = [g for g in getattr(union, "geoms", [union]) if g.geom_type == "Polygon" and not g.is_empty]
+    if not parts:
+        return None
+    return np.asarray(max(parts, key=lambda g: g.area).exterior.coords)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,18 +224,18 @@ def scene_figure(
         ax.scatter(points_xy[:, 0], points_xy[:, 1], s=0.3, c="0.82", linewidths=0, zorder=1, rasterized=True)
         extent_pts.append(points_xy)
     if outline is not None:
-        ax.add_patch(Polygon(outline, closed=True, facecolor="0.96", edgecolor="0.25", lw=1.6, zorder=0.5))
+        ax.add_patch(Polygon(outline, closed=True, facecolor="0.96", edgecolor="0.25", lw=1.6, zorder=0.5, gid="room-outline"))
 
     # boxes, lowest top first so that objects standing on others are drawn above them
     for obj in sorted(scene.objects, key=lambda o: (o.box.max[2], o.instance_id)):
         fp = _footprint(obj.box.corners())
         extent_pts.append(fp)
         col = colors[obj.category]
-        ax.add_patch(Polygon(fp, closed=True, facecolor=(*col[:3], 0.45), edgecolor=col, lw=1.4, zorder=2))
+        ax.add_patch(Polygon(fp, closed=True, facecolor=(*col[:3], 0.45), edgecolor=col, lw=1.4, zorder=2, gid=f"box-{obj.instance_id}"))
     for obj in scene.objects:
         cx, cy = obj.box.centroid[:2]
         ax.text(
-            cx, cy, f"{obj.category} #{obj.instance_id}", fontsize=7, ha="center", va="center", zorder=6,
+            cx, cy, f"{obj.category} #{obj.instance_id}", fontsize=7, ha="center", va="center", zorder=6, gid=f"label-{obj.instance_id}",
             bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor=colors[obj.category], alpha=0.8, lw=0.8),
         )
 
@@ -227,7 +244,7 @@ def scene_figure(
         centres = poses[:, :3, 3]
         view = poses[:, :3, 2]  # camera +z (forward) in world
         extent_pts.append(centres[:, :2])
-        ax.plot(centres[:, 0], centres[:, 1], "-", color="black", lw=1.0, alpha=0.7, zorder=3)
+        ax.plot(centres[:, 0], centres[:, 1], "-", color="black", lw=1.0, alpha=0.7, zorder=3, gid="camera-path")
         ax.scatter(centres[:, 0], centres[:, 1], s=14, c="black", zorder=4)
         fwd = view[:, :2]
         norm = np.linalg.norm(fwd, axis=1, keepdims=True)
@@ -242,7 +259,7 @@ def scene_figure(
     lo, hi = allpts.min(axis=0), allpts.max(axis=0)
     if outline is None:
         ax.add_patch(Polygon([(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])], closed=True,
-                             fill=False, ls="--", edgecolor="0.4", zorder=0.5))
+                             fill=False, ls="--", edgecolor="0.4", zorder=0.5, gid="extent"))
         ax.plot([], [], "--", color="0.4", label="extent of objects and cameras (no mesh)")
     else:
         ax.plot([], [], "-", color="0.25", label="room outline (mesh)")
@@ -255,7 +272,8 @@ def scene_figure(
         for k in _numbered(centres[:, :2], number_every, min_sep):
             off = back[k] * 8 if np.any(back[k]) else np.array([4.0, 4.0])
             ax.annotate(str(k + 1), centres[k, :2], xytext=tuple(off), textcoords="offset points", fontsize=7,
-                        color="darkblue", fontweight="bold", ha="center", va="center", zorder=7, path_effects=halo)
+                        color="darkblue", fontweight="bold", ha="center", va="center", zorder=7, path_effects=halo,
+                        gid=f"frame-{k + 1}")
     pad = 0.3
     ax.set_xlim(lo[0] - pad, hi[0] + pad)
     ax.set_ylim(lo[1] - pad, hi[1] + pad)
@@ -294,12 +312,7 @@ def distribution_figure(task_counts: Mapping[str, int], title: str = "Questions 
         return fig
     order = list(TASK_GROUPS) + ["Other"]
     groups: dict[str, list[str]] = {}
-    known = [t for ts in TASK_GROUPS.values() for t in ts]
-
-    def rank(t: str) -> tuple[int, int, str]:
-        return order.index(task_group(t)), known.index(t) if t in known else len(known), t
-
-    for t in sorted(counts, key=rank):
+    for t in sorted(counts, key=task_order):
         groups.setdefault(task_group(t), []).append(t)
     cmap_names = ["Blues", "Oranges", "Greens", "Purples", "RdPu", "Greys", "YlOrBr"]
     inner_vals, inner_cols, outer_vals, outer_cols, outer_names = [], [], [], [], []
@@ -315,6 +328,10 @@ def distribution_figure(task_counts: Mapping[str, int], title: str = "Questions 
                        wedgeprops=dict(width=0.33, edgecolor="white", linewidth=1.2))
     inner, _ = ax.pie(inner_vals, radius=0.67, colors=inner_cols, startangle=90, counterclock=False,
                       wedgeprops=dict(width=0.3, edgecolor="white", linewidth=1.2))
+    for w, t in zip(wedges, outer_names):
+        w.set_gid(f"task-{t}")
+    for w, g in zip(inner, groups):
+        w.set_gid(f"group-{g}")
     for w, g, v in zip(inner, groups, inner_vals):
         if v / total < 0.04:
             continue
@@ -412,7 +429,8 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
                 continue
             x0, y0, x1, y1 = v.bbox_2d
             col = colors.get(obj.category, (1, 0, 0, 1))
-            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=col, lw=2))
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=col, lw=2,
+                                   gid=f"bbox-{fr.frame_id}-{obj.instance_id}"))
             ax.text(x0, max(y0, 12), f"{obj.category} #{obj.instance_id}", fontsize=7, color="white",
                     va="bottom", clip_on=True, bbox=dict(facecolor=col, edgecolor="none", pad=1, alpha=0.9))
         ax.set_title(f"frame {k + 1} of {n_total} (stream {fr.frame_id}, {fr.timestamp_s:.1f} s)", fontsize=8)
@@ -422,14 +440,19 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
     return fig
 
 
-def find_question(out: Path, question_id: str) -> QARecord:
-    """The QA record with this id in a build's ``qa/`` shards."""
+def find_questions(out: Path, question_ids: Sequence[str]) -> list[QARecord]:
+    """The QA records with these ids (in the given order) from a build's ``qa/`` shards, read
+    once; an unknown id raises KeyError."""
     from vlm3r.pipelines.scoring import read_qa_records
 
-    for rec in read_qa_records(out):
-        if rec.id == question_id:
-            return rec
-    raise KeyError(f"{out}: no question with id {question_id!r}")
+    if not question_ids:
+        return []
+    wanted = set(question_ids)
+    found = {r.id: r for r in read_qa_records(out) if r.id in wanted}
+    missing = [q for q in question_ids if q not in found]
+    if missing:
+        raise KeyError(f"{out}: no question with id {missing[0]!r}")
+    return [found[q] for q in question_ids]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -437,9 +460,49 @@ def find_question(out: Path, question_id: str) -> QARecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def _img(fig: Figure, alt: str) -> str:
-    data = base64.b64encode(png_bytes(fig)).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+@dataclass(frozen=True)
+class RenderedFigure:
+    """One PNG of a build: ``name`` is its path relative to the pictures folder."""
+
+    title: str
+    name: str
+    png: bytes
+
+
+def render_build_figures(
+    out: Path,
+    stats: BuildStats | None = None,
+    scenes: Sequence[tuple[str, str]] | None = None,
+    questions: Sequence[QARecord] = (),
+    dpi: int = 120,
+) -> list[RenderedFigure]:
+    """The distribution figure, top-down pictures of ``scenes`` (default: the first scene) and
+    pictures of ``questions``, each rendered once to PNG bytes."""
+    out = Path(out)
+    stats = stats or build_stats(out)
+    scenes = list(scenes) if scenes is not None else list_scenes(out)[:1]
+    figs = [
+        RenderedFigure("Questions per task", "distribution.png",
+                       png_bytes(distribution_figure({t: s.n for t, s in stats.tasks.items()}), dpi)),
+    ]
+    for ds, sid in scenes:
+        scene, frames = load_scene(out, ds, sid)
+        png = png_bytes(scene_figure(scene, frames, mesh_points_xy(scene)), dpi)
+        figs.append(RenderedFigure(f"Scene {ds}/{sid}", f"scenes/{ds}__{sid}.png", png))
+    for rec in questions:
+        figs.append(RenderedFigure(f"Question {rec.id}", f"questions/{rec.id}.png", png_bytes(question_figure(rec, out), dpi)))
+    return figs
+
+
+def write_figures(figures: Sequence[RenderedFigure], dest: Path) -> list[Path]:
+    """Write each figure's PNG under ``dest``; returns the paths."""
+    from vlm3r.pipelines.io import atomic_write_bytes
+
+    paths = []
+    for f in figures:
+        atomic_write_bytes(Path(dest) / f.name, f.png)
+        paths.append(Path(dest) / f.name)
+    return paths
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -450,23 +513,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def report_html(
     out: Path,
-    stats: BuildStats | None = None,
-    scenes: Sequence[tuple[str, str]] | None = None,
-    questions: Sequence[QARecord] = (),
+    stats: BuildStats,
+    figures: Sequence[RenderedFigure] = (),
     results: Mapping[str, Mapping] | None = None,
 ) -> str:
-    """The HTML text of a build report: task table, dataset table, the distribution figure, the
-    top-down pictures of ``scenes`` (default: the first 3), ``questions`` pictures, and result
-    tables (``results``: name -> a ``results.json`` payload)."""
-    out = Path(out)
-    stats = stats or build_stats(out)
-    scenes = list(scenes) if scenes is not None else list_scenes(out)[:3]
+    """A self-contained HTML page of a build: task table (counts, letters, answers), dataset table,
+    result tables (``results``: name -> a ``results.json`` payload) and the ``figures`` embedded
+    as base64 PNG."""
     parts = [f"<h1>vlm3r build report: {html.escape(str(out))}</h1>"]
-    parts.append(f"<p>{stats.total_questions:,} questions, {len(stats.tasks)} tasks, "
+    parts.append(f"<p>{stats.total_questions:,} questions, {len(stats.tasks)} question types, "
                  f"{sum(d.scenes for d in stats.datasets.values())} scenes.</p>")
     parts.append("<h2>Tasks</h2>")
     parts.append(_table(
-        ["group", "task", "questions", "scenes", "A", "B", "C", "D", "balanced", "answers"],
+        ["group", "task", "questions", "scenes", "A", "B", "C", "D", "letters balanced", "answers"],
         [[t.group, t.task, t.n, t.n_scenes, *t.letters.values(), "yes" if t.letters_balanced else "NO",
           ", ".join(f"{k}: {v}" for k, v in list(t.answers.items())[:6])] for t in stats.tasks.values()],
     ))
@@ -478,15 +537,10 @@ def report_html(
         rows = [[t["task"], t["metric"], t["n"], f"{t['score']:.1f}"] for t in res.get("tasks", {}).values()]
         rows.append(["overall", "mean", res.get("n_items", ""), f"{res.get('overall', 0.0):.1f}"])
         parts.append(_table(["task", "metric", "n", "score"], rows))
-    parts.append("<h2>Distribution</h2>")
-    parts.append(_img(distribution_figure({t: s.n for t, s in stats.tasks.items()}), "distribution"))
-    for ds, sid in scenes:
-        scene, frames = load_scene(out, ds, sid)
-        parts.append(f"<h2>Scene {html.escape(ds)}/{html.escape(sid)}</h2>")
-        parts.append(_img(scene_figure(scene, frames, mesh_points_xy(scene)), f"{ds}/{sid}"))
-    for rec in questions:
-        parts.append(f"<h2>Question {html.escape(rec.id)}</h2>")
-        parts.append(_img(question_figure(rec, out), rec.id))
+    for f in figures:
+        data = base64.b64encode(f.png).decode("ascii")
+        parts.append(f"<h2>{html.escape(f.title)}</h2>")
+        parts.append(f'<img alt="{html.escape(f.title)}" src="data:image/png;base64,{data}">')
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f2f2f2}"
@@ -495,9 +549,18 @@ def report_html(
             f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
-def write_html_report(out: Path, dest: Path, **kwargs: object) -> Path:
-    """Write ``report_html(out, **kwargs)`` to ``dest``."""
+def write_html_report(
+    out: Path,
+    dest: Path,
+    stats: BuildStats | None = None,
+    figures: Sequence[RenderedFigure] | None = None,
+    results: Mapping[str, Mapping] | None = None,
+) -> Path:
+    """Write the report of build ``out`` to ``dest`` (figures rendered with their defaults when
+    not given)."""
     from vlm3r.pipelines.io import atomic_write_bytes
 
-    atomic_write_bytes(Path(dest), report_html(out, **kwargs).encode("utf-8"))  # type: ignore[arg-type]
+    stats = stats or build_stats(out)
+    figures = render_build_figures(out, stats) if figures is None else figures
+    atomic_write_bytes(Path(dest), report_html(out, stats, figures, results).encode("utf-8"))
     return Path(dest)

@@ -11,6 +11,9 @@ from vlm3r.scenes.base import SceneAdapter
 # dataset name -> "module:Class"; the class takes (root, dataset=name).
 ADAPTERS: dict[str, str] = {
     "scannet": "vlm3r.scenes.scannet:ScanNetAdapter",
+    "scannetpp": "vlm3r.scenes.scannetpp:ScanNetPPAdapter",
+    "arkitscenes": "vlm3r.scenes.arkitscenes:ARKitScenesAdapter",
+    "vsibench-meta": "vlm3r.scenes.vsibench_meta:VsiBenchMetaAdapter",
 }
 
 

@@ -46,14 +46,11 @@ import numpy as np
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
 from vlm3r.scenes.categories import category_rules
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
-from vlm3r.scenes.scannet import read_mesh_vertices
+from vlm3r.scenes.scannet import read_ply
 from vlm3r.scenes.visibility import visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata
-from vlm3r.schemas.vsibench_meta import box_from_meta
 
 SCANNETPP_FPS = 60.0
-REAL_DEPTH_SIZE = (256, 192)
-"""(width, height) of real ScanNet++ iPhone depth maps."""
 _FRAME_KEY = re.compile(r"^frame_(\d+)$")
 _CHUNK = 1 << 20
 
@@ -88,19 +85,27 @@ def read_json(path: Path, what: str = "file") -> object:
 
 
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(V, 3) float64 vertices and (F, 3) int64 triangles of a PLY mesh (faces None when the file
-    has no triangle faces); SceneError naming the file when it is missing or malformed."""
-    from plyfile import PlyData
-
-    points = read_mesh_vertices(path)
+    """(V, 3) float64 vertices and (F, 3) int64 triangles of a PLY mesh, read once (faces None when
+    the file has no faces or not only triangles); SceneError naming the file when it is missing or
+    malformed."""
+    if not path.is_file():
+        raise SceneError(path, "missing mesh")
     try:
-        ply = PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3}})
-        if "face" not in ply:
-            return points, None
-        faces = np.asarray(ply["face"].data["vertex_indices"], dtype=np.int64).reshape(-1, 3)
-    except Exception:  # not all faces are triangles: fall back to vertex-only visibility
-        return points, None
-    if len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
+        ply = read_ply(path)
+        v = ply["vertex"]
+        points = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
+        faces = None
+        if "face" in {e.name for e in ply.elements}:
+            tri = ply["face"].data["vertex_indices"]
+            if tri.dtype != object:
+                faces = np.asarray(tri, dtype=np.int64).reshape(-1, 3)
+    except Exception as exc:
+        raise SceneError(path, f"unreadable mesh ({exc})") from exc
+    if len(points) == 0:
+        raise SceneError(path, "mesh has no vertices")
+    if not np.isfinite(points).all():
+        raise SceneError(path, "mesh vertices contain NaN or inf")
+    if faces is not None and len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
         raise SceneError(path, f"faces reference vertices outside 0..{len(points) - 1}")
     return points, faces
 
@@ -441,16 +446,16 @@ class DepthBin:
             import lz4.block
         except ImportError as exc:
             raise SceneError(self.path, "per-frame lz4 depth needs the lz4 package: pip install 'vlm3r[scannetpp]'") from exc
-        w, h = self.size or REAL_DEPTH_SIZE
+        bound = self.size[0] * self.size[1] * 2 if self.size else 1 << 24  # an upper bound is enough
         try:
-            return lz4.block.decompress(data, uncompressed_size=w * h * 2)
+            return lz4.block.decompress(data, uncompressed_size=bound)
         except Exception as exc:  # lz4.block.LZ4BlockError
             raise SceneError(self.path, f"frame {k}: neither raw deflate nor lz4 ({exc})") from exc
 
     def _read_records(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
         assert self.records is not None
-        if len(self.records) != self.num_frames:
-            raise SceneError(self.path, f"{len(self.records)} depth frames, the video has {self.num_frames}")
+        if max(frame_ids) >= len(self.records):
+            raise SceneError(self.path, f"{len(self.records)} depth frames, frame {max(frame_ids)} asked for")
         out: dict[int, np.ndarray] = {}
         with open(self.path, "rb") as f:
             for k in [0, *frame_ids]:  # frame 0 fixes the size every frame must have
@@ -461,44 +466,51 @@ class DepthBin:
 
     # single-stream variant ---------------------------------------------------------------------
     def _inflate(self) -> Iterator[bytes]:
+        """The decompressed single stream in pieces of at most 8 MiB."""
         d = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
         try:
             with open(self.path, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    yield d.decompress(chunk)
-                    if d.eof:
-                        break
+                while not d.eof and (chunk := d.unconsumed_tail or f.read(_CHUNK)):
+                    yield d.decompress(chunk, 8 * _CHUNK)
             yield d.flush()
         except zlib.error as exc:
             raise SceneError(self.path, f"neither size-prefixed frames nor one deflate stream ({exc})") from exc
         if not d.eof:
             raise SceneError(self.path, "truncated deflate stream")
 
+    def _stream_size(self, total: int) -> tuple[int, int]:
+        """(w, h) of the float32 frames of a ``total``-byte stream: one frame per video frame, of the
+        colour aspect; else the real iPhone depth size 256x192 if the stream is a multiple of it."""
+        n = self.num_frames
+        if total % (4 * n) == 0:
+            try:
+                return _infer_size(total // (4 * n), self.aspect, self.path, "depth stream")
+            except SceneError:
+                pass
+        if total % (4 * 256 * 192) == 0 and abs(self.aspect - 4 / 3) < 0.03:
+            return 256, 192
+        raise SceneError(self.path, f"{total} bytes are not {n} float32 depth maps of the colour aspect {self.aspect:.4f}")
+
     def _read_stream(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
         if self.size is None:  # first pass: the stream length fixes the frame size
-            total = sum(len(b) for b in self._inflate())
-            if total % (4 * self.num_frames):
-                raise SceneError(self.path, f"{total} bytes do not hold {self.num_frames} float32 depth maps")
-            self.size = _infer_size(total // (4 * self.num_frames), self.aspect, self.path, "depth stream")
+            self.size = self._stream_size(sum(len(b) for b in self._inflate()))
         w, h = self.size
         frame_bytes = w * h * 4
-        wanted = set(frame_ids)
+        wanted, last = set(frame_ids), max(frame_ids)
         out: dict[int, np.ndarray] = {}
         buf = bytearray()
         k = 0
-        total = 0
         for block in self._inflate():
-            total += len(block)
             buf += block
-            while len(buf) >= frame_bytes:
+            while len(buf) >= frame_bytes and k <= last:
                 if k in wanted:
                     out[k] = np.frombuffer(bytes(buf[:frame_bytes]), dtype="<f4").reshape(h, w).copy()
                 del buf[:frame_bytes]
                 k += 1
-        if total != frame_bytes * self.num_frames:
-            raise SceneError(
-                self.path, f"{total} bytes of depth, expected {self.num_frames} frames of {w}x{h} float32"
-            )
+            if k > last:
+                break
+        if len(out) < len(wanted):
+            raise SceneError(self.path, f"{k} depth frames of {w}x{h}, frame {last} asked for")
         for d in out.values():
             d[~np.isfinite(d)] = 0.0
         return out

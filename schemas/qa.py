@@ -27,6 +27,7 @@ class QARecord(BaseModel):
     ground_truth: int | float | str
     mc_answer: str | None = Field(None, pattern="^[A-D]$")
     video_path: str | None = None
+    split: str | None = Field(None, description="scene-level split: train / val / an official list's name")
     task_version: int
     schema_version: str = SCHEMA_VERSION
     categories: list[str] = Field(default_factory=list)

@@ -1,5 +1,6 @@
 """The repository root installs as the single package ``vlm3r`` (DESIGN.md section 2)."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,8 +22,11 @@ def test_editable_install_maps_root_to_vlm3r():
 
 @pytest.mark.slow
 def test_wheel_holds_only_the_vlm3r_package(tmp_path):
+    # Build from a copy so that setuptools' build/ folder never lands in the working tree.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "demo_out"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(src)],
         check=True,
         capture_output=True,
     )

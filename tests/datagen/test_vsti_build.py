@@ -158,6 +158,7 @@ def test_degenerate_inputs_give_no_questions(name, built):
     scene, frames = graphs["scene0001_00"]
     task = TASKS.get(name)
     assert task.needs_frames and task.version == 1
+    assert getattr(task, "numeric", False) == (name in ("camera_obj_abs_dist", "camera_displacement"))
     rng = np.random.default_rng(0)
     assert task.generate(scene, None, rng) == []
     assert task.generate(scene, frames.model_copy(update={"frames": []}), rng) == []

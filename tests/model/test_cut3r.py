@@ -151,3 +151,25 @@ def test_encoder_is_frozen_and_preprocesses(tiny_net, tiny_cfg):
     x = enc.preprocess(torch.ones(1, 1, 3, 32, 32))
     assert torch.equal(x, torch.ones_like(x))  # white -> +1
     torch.testing.assert_close(out, _tokens(tiny_net, enc.preprocess(frames)))
+
+
+def test_official_style_pth_with_unimportable_pickled_args(tmp_path, tiny_net, tiny_cfg):
+    """The official .pth pickles training arguments next to the weights; those classes need not exist here."""
+    import pickle
+
+    class Args:
+        pass
+
+    Args.__module__ = "training_code_not_installed"
+    Args.__qualname__ = "Args"
+    path = tmp_path / "official.pth"
+    with pytest.MonkeyPatch.context() as mp:
+        import sys
+        import types
+
+        fake = types.ModuleType("training_code_not_installed")
+        fake.Args = Args
+        mp.setitem(sys.modules, "training_code_not_installed", fake)
+        torch.save({"args": Args(), "model": tiny_net.state_dict(), "epoch": 9}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    net = load_cut3r(path, tiny_cfg.cut3r)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), tiny_net.state_dict().values(), strict=True))
