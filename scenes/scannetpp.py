@@ -538,7 +538,7 @@ def read_video_frames(path: Path, frame_ids: list[int]) -> dict[int, np.ndarray]
     try:
         import av
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading rgb.mkv needs PyAV: pip install 'vlm3r[video]'") from exc
+        raise ImportError("reading rgb.mkv needs PyAV: pip install av") from exc
     wanted = set(frame_ids)
     last = max(wanted)
     out: dict[int, np.ndarray] = {}

@@ -90,9 +90,9 @@ def qp_distance(a, b):
         return np.sum((ca + ra @ x[:3] - cb - rb @ x[3:]) ** 2)
 
     bounds = [(-h, h) for h in ea / 2] + [(-h, h) for h in eb / 2]
+    starts = [np.zeros(6)] + [np.random.default_rng(k).uniform(-0.5, 0.5, 6) * np.r_[ea, eb] for k in range(6)]
     best = min(
-        (minimize(f, x0, bounds=bounds, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
-         for x0 in (np.zeros(6), np.r_[ea / 4, -eb / 4], np.r_[-ea / 4, eb / 4])),
+        (minimize(f, x0, bounds=bounds, method="SLSQP", options={"ftol": 1e-16, "maxiter": 1000}) for x0 in starts),
         key=lambda r: r.fun,
     )
     return np.sqrt(max(best.fun, 0.0))

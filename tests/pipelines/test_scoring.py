@@ -310,3 +310,22 @@ def test_cli_score(tmp_path):
     assert json.loads((tmp_path / "r" / "results.json").read_text())["overall"] == pytest.approx(95.0)
     res = runner.invoke(eval_app, ["score", "--benchmark", str(tmp_path / "missing.jsonl"), "--predictions", str(preds)])
     assert res.exit_code == 2
+
+
+def test_merge_modes():
+    items = [
+        mc("r4", "A", "object_rel_distance"), mc("r3a", "A", "object_rel_distance_3"), mc("r3b", "A", "object_rel_distance_3"),
+        mc("e", "A", "object_rel_direction_easy"), mc("h", "A", "object_rel_direction_hard"),
+    ]
+    preds = PredictionSet({"r4": "A", "r3a": "A", "r3b": "B", "e": "A", "h": "B"})
+    vsi, _ = evaluate(items, preds)
+    assert set(vsi.tasks) == {"object_rel_distance", "object_rel_distance_3", "object_rel_direction"}
+    assert vsi.tasks["object_rel_direction"].score == pytest.approx(50.0)
+    fam, _ = evaluate(items, preds, merge="family")
+    assert set(fam.tasks) == {"object_rel_distance", "object_rel_direction"}
+    assert fam.tasks["object_rel_distance"].score == pytest.approx((100.0 + 50.0) / 2)  # variant means averaged
+    assert fam.overall == pytest.approx((75.0 + 50.0) / 2)
+    none, _ = evaluate(items, preds, merge="none")
+    assert len(none.tasks) == 4 and none.merge == "none"
+    with pytest.raises(ValueError, match="merge mode"):
+        evaluate(items, preds, merge="bogus")
