@@ -30,17 +30,38 @@ def box_arrays(boxes: list[OrientedBox]) -> tuple[np.ndarray, np.ndarray, np.nda
     return c, e, r
 
 
-def corners(c: np.ndarray, e: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """(..., 8, 3) corners of boxes (..., 3), (..., 3), (..., 3, 3)."""
-    local = _SIGNS * (e[..., None, :] / 2.0)
-    return c[..., None, :] + np.einsum("...ij,...kj->...ki", r, local)
+def box_corners_world(centroids: np.ndarray, axes_lengths: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Corners (..., 8, 3) of boxes given centroids (..., 3), full extents (..., 3), rotations
+    (..., 3, 3) (columns = box axes in world). Same corner order as ``schemas.scene.box_corners``."""
+    c = np.asarray(centroids, dtype=np.float64)
+    half = np.asarray(axes_lengths, dtype=np.float64) / 2.0
+    rot = np.asarray(rotations, dtype=np.float64)
+    local = _SIGNS * half[..., None, :]  # (..., 8, 3)
+    return c[..., None, :] + local @ np.swapaxes(rot, -1, -2)
 
 
-def point_box_distance(p: np.ndarray, c: np.ndarray, e: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Distance from points (..., 3) to solid boxes (broadcasting); 0 inside."""
-    local = np.einsum("...ji,...j->...i", r, p - c)  # R^T (p - c)
-    excess = np.maximum(np.abs(local) - e / 2.0, 0.0)
-    return np.linalg.norm(excess, axis=-1)
+def point_box_distance(
+    points: np.ndarray, centroids: np.ndarray, axes_lengths: np.ndarray, rotations: np.ndarray
+) -> np.ndarray:
+    """Exact Euclidean distance (metres) from points to SOLID oriented boxes; 0 inside a box.
+
+    The point is expressed in the box frame (``u = R^T (p - c)``) and clamped into
+    ``[-extent/2, extent/2]``; the clamped point is the box's closest point, so the distance is
+    ``|u - clamp(u)|``. Shapes broadcast: points (..., 3), centroids (..., 3), axes_lengths (..., 3),
+    rotations (..., 3, 3) -> (...).
+    """
+    p = np.asarray(points, dtype=np.float64)
+    c = np.asarray(centroids, dtype=np.float64)
+    half = np.asarray(axes_lengths, dtype=np.float64) / 2.0
+    rot = np.asarray(rotations, dtype=np.float64)
+    u = np.einsum("...ji,...j->...i", rot, p - c)
+    outside = np.maximum(np.abs(u) - half, 0.0)
+    return np.sqrt(np.sum(outside * outside, axis=-1))
+
+
+# --------------------------------------------------------------------------------------------------
+# Array views of a scene graph
+# --------------------------------------------------------------------------------------------------
 
 
 def segment_segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
@@ -91,7 +112,7 @@ def boxes_intersect(ca, ea, ra, cb, eb, rb) -> np.ndarray:  # noqa: ANN001 - arr
 
 def box_box_distance(ca, ea, ra, cb, eb, rb) -> np.ndarray:  # noqa: ANN001 - arrays as documented above
     """Exact closest-point distance between solid boxes A and B, vectorised over leading dims."""
-    ka, kb = corners(ca, ea, ra), corners(cb, eb, rb)  # (..., 8, 3)
+    ka, kb = box_corners_world(ca, ea, ra), box_corners_world(cb, eb, rb)  # (..., 8, 3)
     d_vertex_a = point_box_distance(ka, cb[..., None, :], eb[..., None, :], rb[..., None, :, :]).min(-1)  # A's corners to B
     d_vertex_b = point_box_distance(kb, ca[..., None, :], ea[..., None, :], ra[..., None, :, :]).min(-1)  # B's corners to A
     pa0, pa1 = ka[..., _EDGES[:, 0], :], ka[..., _EDGES[:, 1], :]  # (..., 12, 3)

@@ -24,9 +24,9 @@ from math import comb
 
 import numpy as np
 
+from vlm3r.datagen.box_geometry import box_corners_world, point_box_distance
 from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
 
-_SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
 """(8, 3) corner signs, in the order of ``schemas.scene.box_corners``."""
 
 
@@ -82,16 +82,6 @@ def relative_translation(start_camera_to_world: np.ndarray, end_camera_to_world:
 # --------------------------------------------------------------------------------------------------
 
 
-def box_corners_world(centroids: np.ndarray, axes_lengths: np.ndarray, rotations: np.ndarray) -> np.ndarray:
-    """Corners (..., 8, 3) of boxes given centroids (..., 3), full extents (..., 3), rotations
-    (..., 3, 3) (columns = box axes in world). Same corner order as ``schemas.scene.box_corners``."""
-    c = np.asarray(centroids, dtype=np.float64)
-    half = np.asarray(axes_lengths, dtype=np.float64) / 2.0
-    rot = np.asarray(rotations, dtype=np.float64)
-    local = _SIGNS * half[..., None, :]  # (..., 8, 3)
-    return c[..., None, :] + local @ np.swapaxes(rot, -1, -2)
-
-
 def box_corners_camera(
     camera_to_world: np.ndarray, centroids: np.ndarray, axes_lengths: np.ndarray, rotations: np.ndarray
 ) -> np.ndarray:
@@ -101,30 +91,6 @@ def box_corners_camera(
     poses (F, 1, 4, 4) with boxes (M, ...) give (F, M, 8, 3).
     """
     return world_points_to_camera(camera_to_world, box_corners_world(centroids, axes_lengths, rotations))
-
-
-def point_box_distance(
-    points: np.ndarray, centroids: np.ndarray, axes_lengths: np.ndarray, rotations: np.ndarray
-) -> np.ndarray:
-    """Exact Euclidean distance (metres) from points to SOLID oriented boxes; 0 inside a box.
-
-    The point is expressed in the box frame (``u = R^T (p - c)``) and clamped into
-    ``[-extent/2, extent/2]``; the clamped point is the box's closest point, so the distance is
-    ``|u - clamp(u)|``. Shapes broadcast: points (..., 3), centroids (..., 3), axes_lengths (..., 3),
-    rotations (..., 3, 3) -> (...).
-    """
-    p = np.asarray(points, dtype=np.float64)
-    c = np.asarray(centroids, dtype=np.float64)
-    half = np.asarray(axes_lengths, dtype=np.float64) / 2.0
-    rot = np.asarray(rotations, dtype=np.float64)
-    u = np.einsum("...ji,...j->...i", rot, p - c)
-    outside = np.maximum(np.abs(u) - half, 0.0)
-    return np.sqrt(np.sum(outside * outside, axis=-1))
-
-
-# --------------------------------------------------------------------------------------------------
-# Array views of a scene graph
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def bench(
         model = build_vlm3r(cfg, dtype=dt, seed=seed).train()
     build_s = time.perf_counter() - t0
     if grad_ckpt:
-        model.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.base.enable_input_require_grads()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-5)
@@ -73,7 +73,7 @@ def bench(
     for i in range(warmup + steps):
         _sync(dev)
         s = time.perf_counter()
-        out = model(ids, pixels, cut3r_frames=cut3r_frames, labels=labels)
+        out = model(ids, pixels, cut3r_frames=cut3r_frames, labels=labels, use_cache=False)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

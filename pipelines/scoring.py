@@ -19,8 +19,9 @@ and 0.0 for anything else. Negative ground truths divide by ``|gt|``.
 Aggregation (``summarize``): the mean score per question_type (a benchmark item without a prediction
 scores 0, as the official scorer's worst case), the three ``object_rel_direction_*`` variants
 averaged into one ``object_rel_direction`` score (``merge="family"`` also averages the other
-variant families of ``TASK_FAMILIES``), and overall = the unweighted mean of the task scores x 100. Prediction ids not in the benchmark and repeated ids are counted and reported (the
-first prediction of a repeated id is the one scored).
+variant families of ``TASK_FAMILIES``), and overall = the unweighted mean of the task scores x 100.
+Prediction ids not in the benchmark and repeated ids are counted and reported (the first
+prediction of a repeated id is the one scored).
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ MERGE_MODES: Mapping[str, tuple[str, ...]] = {
 }
 """Which families are reported as one task (their variants' means averaged, unweighted):
 ``vsibench`` (default) merges only the relative-direction variants, as the official VSI-Bench
-scorer does (and as the official VSTI-Bench scorer, which merges nothing, does for its types);
-``family`` merges every family into the paper's task (VSTI-Bench's five tasks); ``none`` reports
-every question type."""
+scorer does; the official VSTI-Bench scorer merges none of its variants, and its question types
+are untouched by ``vsibench``, so both official numbers come out of the default. ``family``
+merges every family into the paper's task (VSTI-Bench's five tasks); ``none`` merges nothing."""
 
 MergeMode = Literal["vsibench", "family", "none"]
 

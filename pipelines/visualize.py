@@ -401,6 +401,11 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
         header += "\n" + textwrap.fill("   ".join(record.options), 100)
     answer = f"{record.mc_answer} = {record.ground_truth}" if record.mc_answer else str(record.ground_truth)
     header += f"\nanswer: {answer}   [{record.question_type}, {record.id}]"
+    if frames is not None and record.categories:
+        seen = {inst[v.instance_id].category for k in picks for v in frames.frames[k].visible if v.instance_id in inst}
+        unseen = [c for c in record.categories if c not in seen]
+        if unseen:
+            header += f"\nnot visible in the frames shown: {', '.join(unseen)}"
     aspect = frames.intrinsics.height / frames.intrinsics.width if frames is not None else 0.75
     col_in = 4.2
     header_in = 0.2 * (header.count("\n") + 1) + 0.25

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog, minimize
 from scipy.spatial.transform import Rotation
 
-from vlm3r.datagen.box_geometry import box_box_distance, corners, pairwise_box_distances, point_box_distance
+from vlm3r.datagen.box_geometry import box_box_distance, pairwise_box_distances, point_box_distance
+from vlm3r.datagen.box_geometry import box_corners_world as corners
 from vlm3r.schemas.scene import OrientedBox
 
 

@@ -7,6 +7,8 @@ import json
 import pytest
 
 pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("safetensors")
 from typer.testing import CliRunner  # noqa: E402
 
 from vlm3r.model.cli import model_app  # noqa: E402

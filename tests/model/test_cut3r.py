@@ -7,6 +7,7 @@ import json
 import pytest
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
 
 from vlm3r.model.config import Cut3rConfig  # noqa: E402
 from vlm3r.model.cut3r import CUT3R, Cut3rEncoder, load_cut3r, read_state_dict  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
 
 from vlm3r.model.feature_cache import SpatialFeatureCache  # noqa: E402
 

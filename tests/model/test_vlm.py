@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("safetensors")
 
 from vlm3r.model.config import paper_config  # noqa: E402
 from vlm3r.model.feature_cache import SpatialFeatureCache  # noqa: E402
