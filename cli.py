@@ -29,6 +29,7 @@ def build(
     split_file: Annotated[Optional[list[str]], typer.Option(help="SPLIT=FILE of scene ids, e.g. val=scannetv2_val.txt")] = None,
     val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share for unlisted scenes")] = 0.1,
     exclude_eval_scenes: Annotated[bool, typer.Option(help="keep VSI-Bench evaluation scenes out of training")] = True,
+    benchmark: Annotated[Optional[str], typer.Option(help="also write a preset test set: vsti (VSTI-Bench Table 6 mix)")] = None,
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
 ) -> None:
@@ -62,6 +63,7 @@ def build(
         split_lists={k: Path(v) for k, v in _pairs(split_file, "--split-file")} or None,
         val_fraction=val_fraction,
         exclude_eval_scenes=exclude_eval_scenes,
+        benchmark=benchmark,
         write_video=video,
     )
     try:

@@ -39,6 +39,7 @@ class Task(ABC):
     version: ClassVar[int]
     needs_frames: ClassVar[bool] = False
     numeric: ClassVar[bool] = False  # answered with a number (scored by MRA); else by option letter
+    family: ClassVar[str | None] = None  # the paper's task a variant belongs to (e.g. VSTI-Bench Table 6)
     max_per_scene: ClassVar[int] = 1_000_000  # cap on questions per scene; instances may override
 
     @abstractmethod

@@ -8,6 +8,7 @@ Output layout under ``OUT``::
     qa/<task>/<dataset>.parquet              the same records as a table
     qa/summary.<dataset>.json                per-task counts, answer and letter distributions
     train/<task>/<dataset>-<k>.jsonl         LLaVA conversations (train split, eval scenes excluded)
+    benchmark/<preset>/<dataset>-<k>.jsonl   with --benchmark: a preset's test set (+ .parquet)
     build_summary.<dataset>.json
 
 A scene's directory is written under a temporary name and renamed when complete; its manifest entry
@@ -34,7 +35,8 @@ from PIL import Image
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import finalize_records
-from vlm3r.pipelines.exports import export_task
+from vlm3r.pipelines.exports import export_task, write_parquet, write_shards
+from vlm3r.pipelines.presets import PRESETS, select_preset
 from vlm3r.pipelines.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id, scene_rng
@@ -52,6 +54,7 @@ class BuildConfig:
     split_lists: dict[str, Path] | None = None  # split name -> file of scene ids
     val_fraction: float = 0.1  # seeded split for scenes in no list
     exclude_eval_scenes: bool = True  # keep VSI-Bench evaluation scenes out of training exports
+    benchmark: str | None = None  # a preset of pipelines.presets (e.g. "vsti") drawn from the test split
     write_video: bool = True
     video_fps: float = 2.0
 
@@ -86,6 +89,7 @@ class BuildSummary:
     skipped: dict[str, str] = field(default_factory=dict)
     qa_per_task: dict[str, int] = field(default_factory=dict)
     excluded_eval_scenes: int = 0
+    benchmark_records: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -209,6 +213,7 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     eval_scenes = {s.scene_id for s, _ in graphs if (s.dataset, s.scene_id) in eval_list}
     train_scenes = {sid for sid, split in splits.items() if split == "train" and sid not in eval_scenes}
     summaries: dict[str, dict] = {}
+    test_records: list = []
     for task in TASKS.select(config.tasks):
         if task.name in config.caps:
             task.max_per_scene = config.caps[task.name]
@@ -220,7 +225,15 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
             per_scene.append((scene, task.generate(scene, frames, rng)))
         records = finalize_records(task, per_scene, config.adapter.seed, splits)
         summaries[task.name] = export_task(out, dataset, task.name, task.version, records, task.numeric, train_scenes)
+        if config.benchmark:
+            test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
+    if config.benchmark:
+        chosen = select_preset(test_records, config.benchmark, config.adapter.seed)
+        bench_dir = out / "benchmark" / config.benchmark
+        write_shards(bench_dir, dataset, [r.model_dump_json().encode("utf-8") + b"\n" for r in chosen])
+        write_parquet(chosen, bench_dir / f"{dataset}.parquet")
+        summaries["_benchmark"] = {"preset": config.benchmark, "count": len(chosen)}
     atomic_write_json(out / "qa" / f"summary.{dataset}.json", summaries)
     return summaries
 
@@ -238,6 +251,8 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     if config.tasks is not None:
         TASKS.select(config.tasks)  # fail fast on a typo, before any work
+    if config.benchmark is not None and config.benchmark not in PRESETS:
+        raise KeyError(f"unknown benchmark preset {config.benchmark!r}; known: {', '.join(sorted(PRESETS))}")
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
     fp = config.fingerprint()
     summary = BuildSummary(dataset=adapter.dataset, out=str(out))
@@ -256,6 +271,7 @@ def build(
     summary.scenes_ok, summary.scenes_resumed = len(ok), len(done)
     qa = generate_qa(out, adapter.dataset, ok, config)
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
+    summary.benchmark_records = qa.pop("_benchmark", {}).get("count", 0)
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}
     summary.seconds = time.perf_counter() - t0
     atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))

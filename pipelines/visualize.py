@@ -201,6 +201,50 @@ def _numbered(centres_xy: np.ndarray, every: int | None = None, min_sep: float =
     return keep
 
 
+def _draw_boxes(ax, scene: SceneMetadata, colors: Mapping[str, tuple]) -> list[np.ndarray]:  # noqa: ANN001
+    """Box footprints (lowest top first, so objects standing on others are drawn above them) and
+    labels at the centroids; returns the footprints (K, 2) for the plot extent."""
+    from matplotlib.patches import Polygon
+
+    footprints = []
+    for obj in sorted(scene.objects, key=lambda o: (o.box.max[2], o.instance_id)):
+        fp = _footprint(obj.box.corners())
+        footprints.append(fp)
+        col = colors[obj.category]
+        ax.add_patch(Polygon(fp, closed=True, facecolor=(*col[:3], 0.45), edgecolor=col, lw=1.4, zorder=2,
+                             gid=f"box-{obj.instance_id}"))
+    for obj in scene.objects:
+        cx, cy = obj.box.centroid[:2]
+        ax.text(cx, cy, f"{obj.category} #{obj.instance_id}", fontsize=7, ha="center", va="center", zorder=6,
+                gid=f"label-{obj.instance_id}",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor=colors[obj.category], alpha=0.8, lw=0.8))
+    return footprints
+
+
+def _draw_camera_path(ax, frames: FrameMetadata, min_sep: float, number_every: int | None) -> None:  # noqa: ANN001
+    """Path through the camera centres (translation of camera-to-world), a tick along each camera's
+    +z (viewing direction) projected on xy, and frame numbers placed behind the camera."""
+    from matplotlib import patheffects
+
+    poses = np.stack([f.pose() for f in frames.frames])  # (N, 4, 4) camera-to-world
+    centres = poses[:, :3, 3]
+    fwd = poses[:, :2, 2]  # camera +z in world, xy part
+    norm = np.linalg.norm(fwd, axis=1, keepdims=True)
+    unit = np.divide(fwd, norm, out=np.zeros_like(fwd), where=norm > 1e-9)
+    ax.plot(centres[:, 0], centres[:, 1], "-", color="black", lw=1.0, alpha=0.7, zorder=3, gid="camera-path")
+    ax.scatter(centres[:, 0], centres[:, 1], s=14, c="black", zorder=4)
+    ax.quiver(centres[:, 0], centres[:, 1], 0.35 * unit[:, 0], 0.35 * unit[:, 1], angles="xy", scale_units="xy",
+              scale=1, color="crimson", width=0.003, zorder=4)
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
+    for k in _numbered(centres[:, :2], number_every, min_sep):
+        off = -unit[k] * 8 if np.any(unit[k]) else np.array([4.0, 4.0])  # points, away from the view tick
+        ax.annotate(str(k + 1), centres[k, :2], xytext=tuple(off), textcoords="offset points", fontsize=7,
+                    color="darkblue", fontweight="bold", ha="center", va="center", zorder=7, path_effects=halo,
+                    gid=f"frame-{k + 1}")
+    ax.plot([], [], "-o", color="black", ms=3, label=f"camera path ({len(centres)} sampled frames, numbered)")
+    ax.plot([], [], "-", color="crimson", label="viewing direction")
+
+
 def scene_figure(
     scene: SceneMetadata,
     frames: FrameMetadata | None,
@@ -209,7 +253,7 @@ def scene_figure(
 ) -> Figure:
     """Top-down picture of one scene graph (see the module docstring). ``points_xy``: mesh sample
     (K, 2) for the outline (``mesh_points_xy``); ``number_every``: number every k-th frame (default:
-    frames spaced apart on the path, see ``_numbered``)."""
+    frames at least 3% of the plot's size apart on the path, see ``_numbered``)."""
     Figure = _mpl()
     from matplotlib.patches import Polygon
 
@@ -218,42 +262,19 @@ def scene_figure(
     ax.set_aspect("equal")
     colors = category_colors([o.category for o in scene.objects])
     extent_pts: list[np.ndarray] = []
+    has_frames = frames is not None and bool(frames.frames)
 
     outline = room_outline(points_xy) if points_xy is not None else None
     if points_xy is not None:
         ax.scatter(points_xy[:, 0], points_xy[:, 1], s=0.3, c="0.82", linewidths=0, zorder=1, rasterized=True)
         extent_pts.append(points_xy)
     if outline is not None:
-        ax.add_patch(Polygon(outline, closed=True, facecolor="0.96", edgecolor="0.25", lw=1.6, zorder=0.5, gid="room-outline"))
-
-    # boxes, lowest top first so that objects standing on others are drawn above them
-    for obj in sorted(scene.objects, key=lambda o: (o.box.max[2], o.instance_id)):
-        fp = _footprint(obj.box.corners())
-        extent_pts.append(fp)
-        col = colors[obj.category]
-        ax.add_patch(Polygon(fp, closed=True, facecolor=(*col[:3], 0.45), edgecolor=col, lw=1.4, zorder=2, gid=f"box-{obj.instance_id}"))
-    for obj in scene.objects:
-        cx, cy = obj.box.centroid[:2]
-        ax.text(
-            cx, cy, f"{obj.category} #{obj.instance_id}", fontsize=7, ha="center", va="center", zorder=6, gid=f"label-{obj.instance_id}",
-            bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor=colors[obj.category], alpha=0.8, lw=0.8),
-        )
-
-    if frames is not None and frames.frames:
-        poses = np.stack([f.pose() for f in frames.frames])  # (N, 4, 4) camera-to-world
-        centres = poses[:, :3, 3]
-        view = poses[:, :3, 2]  # camera +z (forward) in world
-        extent_pts.append(centres[:, :2])
-        ax.plot(centres[:, 0], centres[:, 1], "-", color="black", lw=1.0, alpha=0.7, zorder=3, gid="camera-path")
-        ax.scatter(centres[:, 0], centres[:, 1], s=14, c="black", zorder=4)
-        fwd = view[:, :2]
-        norm = np.linalg.norm(fwd, axis=1, keepdims=True)
-        fwd = np.divide(fwd, norm, out=np.zeros_like(fwd), where=norm > 1e-9) * 0.35
-        ax.quiver(centres[:, 0], centres[:, 1], fwd[:, 0], fwd[:, 1], angles="xy", scale_units="xy", scale=1,
-                  color="crimson", width=0.003, zorder=4)
-        n = len(frames.frames)
-        ax.plot([], [], "-o", color="black", ms=3, label=f"camera path ({n} sampled frames, numbered)")
-        ax.plot([], [], "-", color="crimson", label="viewing direction")
+        ax.add_patch(Polygon(outline, closed=True, facecolor="0.96", edgecolor="0.25", lw=1.6, zorder=0.5,
+                             gid="room-outline"))
+        ax.plot([], [], "-", color="0.25", label="room outline (mesh)")
+    extent_pts.extend(_draw_boxes(ax, scene, colors))
+    if has_frames:
+        extent_pts.append(np.array([f.camera_center[:2] for f in frames.frames]))  # type: ignore[union-attr]
 
     allpts = np.concatenate(extent_pts) if extent_pts else np.zeros((1, 2))
     lo, hi = allpts.min(axis=0), allpts.max(axis=0)
@@ -261,19 +282,8 @@ def scene_figure(
         ax.add_patch(Polygon([(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])], closed=True,
                              fill=False, ls="--", edgecolor="0.4", zorder=0.5, gid="extent"))
         ax.plot([], [], "--", color="0.4", label="extent of objects and cameras (no mesh)")
-    else:
-        ax.plot([], [], "-", color="0.25", label="room outline (mesh)")
-    if frames is not None and frames.frames:
-        min_sep = 0.03 * float(max(hi - lo))
-        from matplotlib import patheffects
-
-        halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
-        back = -fwd / np.maximum(np.linalg.norm(fwd, axis=1, keepdims=True), 1e-9)  # away from the view tick
-        for k in _numbered(centres[:, :2], number_every, min_sep):
-            off = back[k] * 8 if np.any(back[k]) else np.array([4.0, 4.0])
-            ax.annotate(str(k + 1), centres[k, :2], xytext=tuple(off), textcoords="offset points", fontsize=7,
-                        color="darkblue", fontweight="bold", ha="center", va="center", zorder=7, path_effects=halo,
-                        gid=f"frame-{k + 1}")
+    if has_frames:
+        _draw_camera_path(ax, frames, 0.03 * float(max(hi - lo)), number_every)  # type: ignore[arg-type]
     pad = 0.3
     ax.set_xlim(lo[0] - pad, hi[0] + pad)
     ax.set_ylim(lo[1] - pad, hi[1] + pad)

@@ -1,0 +1,60 @@
+"""Benchmark presets: test sets with a published benchmark's per-task proportions.
+
+``vsti``: VSTI-Bench's test split (the paper's Table 6) scaled to the questions available: every
+family keeps the paper's share, at the largest size the scarcest family allows. A family's quota is
+spread evenly over its question types, and the questions kept are drawn with a seeded rng.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from vlm3r.datagen import TASKS
+from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.qa import QARecord
+
+VSTI_TABLE6 = {
+    "camera_displacement": 839,
+    "camera_movement_direction": 913,
+    "camera_obj_abs_dist": 905,
+    "camera_obj_rel_dist": 1740,
+    "obj_obj_relative_pos": 1645,
+}
+PRESETS = {"vsti": VSTI_TABLE6}
+
+
+def family_of(question_type: str) -> str:
+    task_cls = TASKS.get(question_type)
+    return task_cls.family or task_cls.name
+
+
+def preset_quotas(available: dict[str, int], table: dict[str, int]) -> dict[str, int]:
+    """Per-family quotas in the table's proportions, scaled to fit what is available."""
+    scale = min(available.get(f, 0) / n for f, n in table.items())
+    return {f: int(np.floor(scale * n)) for f, n in table.items()}
+
+
+def select_preset(records: Sequence[QARecord], preset: str, seed: int) -> list[QARecord]:
+    """The preset's test set drawn from ``records`` (already restricted to the test split)."""
+    table = PRESETS[preset]
+    by_family: dict[str, dict[str, list[QARecord]]] = defaultdict(lambda: defaultdict(list))
+    for r in sorted(records, key=lambda r: r.id):
+        fam = family_of(r.question_type)
+        if fam in table:
+            by_family[fam][r.question_type].append(r)
+    quotas = preset_quotas({f: sum(len(v) for v in types.values()) for f, types in by_family.items()}, table)
+    rng = np.random.default_rng([seed, stable_hash(f"preset/{preset}")])
+    out: list[QARecord] = []
+    for fam in sorted(table):
+        types = by_family.get(fam, {})
+        remaining = quotas[fam]
+        names = sorted(types, key=lambda n: (len(types[n]), n))  # smallest first: leftovers go to larger
+        for k, name in enumerate(names):
+            share = min(len(types[name]), remaining // (len(names) - k))
+            remaining -= share
+            pool = types[name]
+            out += [pool[i] for i in np.sort(rng.choice(len(pool), size=share, replace=False))]
+    return out
