@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from vlm3r.datagen.base import Draft, Task
@@ -9,6 +11,15 @@ from vlm3r.datagen.choices import balanced_positions, lettered_options
 from vlm3r.scenes.base import stable_hash
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import SceneMetadata
+
+
+@dataclass(frozen=True)
+class SceneRef:
+    """What a QA record needs of its scene."""
+
+    dataset: str
+    scene_id: str
+    video_path: str | None = None
 
 
 def dedup(drafts: list[Draft]) -> list[Draft]:
@@ -25,7 +36,7 @@ def dedup(drafts: list[Draft]) -> list[Draft]:
 
 def finalize_records(
     task: Task,
-    per_scene: list[tuple[SceneMetadata, list[Draft]]],
+    per_scene: list[tuple[SceneRef | SceneMetadata, list[Draft]]],
     seed: int,
     splits: dict[str, str] | None = None,
 ) -> list[QARecord]:

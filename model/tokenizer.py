@@ -22,6 +22,7 @@ downloaded: the BPE table comes from the installed package.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,7 +158,12 @@ def convert_qwen2_tokenizer(out_dir: Path) -> Path:
     tok.chat_template = CHAT_TEMPLATE
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(str(out_dir))
+    # Write next to the target, then move the files in: a reader never sees a half-written tokenizer.json.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".convert-") as tmp:
+        tok.save_pretrained(tmp)
+        names = sorted(os.listdir(tmp), key=lambda n: n == "tokenizer.json")  # tokenizer.json last
+        for name in names:
+            os.replace(os.path.join(tmp, name), out_dir / name)
     return out_dir
 
 

@@ -216,33 +216,34 @@ def option_features(item: BenchItem) -> list[dict[str, float]]:
     texts = [option_text(o) for o in item.options]
     qwords = sorted(set(_tokens(item.question)))
     nums = [_option_number(o) for o in item.options]
-    numeric = all(v is not None for v in nums) and len(nums) > 1
+    n = len(texts)
+    numeric = n > 1 and all(v is not None for v in nums)
+    if numeric:
+        v = np.maximum(np.array(nums, dtype=np.float64), 1e-6)
+        logratio = np.log(v / float(np.median(v)))
+        rank = np.argsort(np.argsort(v)) / (n - 1)
+        vmin, vmax = v.min(), v.max()
     parts = [[p.strip().lower() for p in t.split(",")] for t in texts]
     feats: list[dict[str, float]] = []
-    n = len(texts)
     for k, text in enumerate(texts):
-        owords = sorted(set(_tokens(text)))
         f: dict[str, float] = {f"pos={k}": 1.0}
-        for w in owords:
+        for w in sorted(set(_tokens(text))):
             f[f"o={w}"] = 1.0
             for q in qwords:
                 f[f"qo={q}|{w}"] = 1.0
         if numeric:
-            v = np.array(nums, dtype=np.float64)
-            med = float(np.median(v))
-            ratio = np.log(max(v[k], 1e-6) / max(med, 1e-6))
-            f["num_rank"] = float(np.argsort(np.argsort(v))[k]) / (n - 1)
-            f["num_logratio"] = float(ratio)
-            f["num_abslogratio"] = float(abs(ratio))
-            f["num_min"] = float(v[k] == v.min())
-            f["num_max"] = float(v[k] == v.max())
+            f["num_rank"] = float(rank[k])
+            f["num_logratio"] = float(logratio[k])
+            f["num_abslogratio"] = float(abs(logratio[k]))
+            f["num_min"] = float(v[k] == vmin)
+            f["num_max"] = float(v[k] == vmax)
         if n > 1:
-            agree = [
-                np.mean([a == b for a, b in zip(parts[k], parts[j])]) if parts[k] and len(parts[k]) == len(parts[j]) else 0.0
+            same = [
+                sum(a == b for a, b in zip(parts[k], parts[j])) / len(parts[k]) if len(parts[k]) == len(parts[j]) else 0.0
                 for j in range(n)
                 if j != k
             ]
-            f["agree"] = float(np.mean(agree))
+            f["agree"] = sum(same) / len(same)
         feats.append(f)
     return feats
 

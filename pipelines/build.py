@@ -25,16 +25,16 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
-from vlm3r.datagen.records import finalize_records
+from vlm3r.datagen.records import SceneRef, finalize_records
+from vlm3r.pipelines.executors import make_executor
 from vlm3r.pipelines.exports import export_task, write_parquet, write_shards
 from vlm3r.pipelines.presets import PRESETS, select_preset
 from vlm3r.pipelines.io import atomic_write_json, model_json, replace_dir
@@ -49,6 +49,8 @@ class BuildConfig:
     out: Path
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     workers: int = 1
+    executor: str = "local"  # "local" | "ray"; outputs do not depend on it
+    ray_address: str | None = None
     tasks: tuple[str, ...] | None = None
     caps: dict[str, int] = field(default_factory=dict)  # task -> max questions per scene
     split_lists: dict[str, Path] | None = None  # split name -> file of scene ids
@@ -90,6 +92,7 @@ class BuildSummary:
     qa_per_task: dict[str, int] = field(default_factory=dict)
     excluded_eval_scenes: int = 0
     benchmark_records: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -135,7 +138,7 @@ def write_scene_outputs(adapted: AdaptedScene, out: Path, source: str, write_vid
     replace_dir(tmp, final)
 
 
-def process_scene(adapter: SceneAdapter, scene_id: str, config: BuildConfig) -> SceneResult:
+def process_scene(adapter: SceneAdapter, scene_id: str, *, config: BuildConfig) -> SceneResult:
     """Adapt one scene and write its outputs; never raises (a failure becomes a skipped result)."""
     t0 = time.perf_counter()
     fp = config.fingerprint()
@@ -174,22 +177,14 @@ def adapt_scenes(
     config: BuildConfig,
     on_result: Callable[[SceneResult], None] = lambda r: None,
 ) -> list[SceneResult]:
-    """Run ``process_scene`` for every scene (process pool when workers > 1); write manifests."""
+    """Run ``process_scene`` for every scene on the configured executor; write each manifest entry
+    as its result arrives (after the scene's files are in place)."""
     results: list[SceneResult] = []
-
-    def record(res: SceneResult) -> None:
+    work = partial(process_scene, adapter, config=config)
+    for res in make_executor(config.executor, config.workers, config.ray_address).map_unordered(work, list(scene_ids)):
         atomic_write_json(manifest_path(config.out, adapter.dataset, res.scene_id), asdict(res))
         results.append(res)
         on_result(res)
-
-    if config.workers <= 1 or len(scene_ids) <= 1:
-        for sid in scene_ids:
-            record(process_scene(adapter, sid, config))
-    else:
-        with ProcessPoolExecutor(max_workers=config.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(process_scene, adapter, sid, config) for sid in scene_ids]
-            for fut in as_completed(futures):
-                record(fut.result())
     return results
 
 
@@ -204,27 +199,40 @@ def load_scene_graph(out: Path, dataset: str, scene_id: str) -> tuple[SceneMetad
 def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
     """Run the task generators over the built scenes and write every export (see pipelines.exports).
 
-    Returns a summary per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
+    Scenes are read one at a time (tasks inner), so memory holds drafts, not scene graphs. Returns a
+    summary per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
     """
-    graphs = [load_scene_graph(out, dataset, sid) for sid in sorted(scene_ids)]
+    tasks = TASKS.select(config.tasks)
+    for task in tasks:
+        if task.name in config.caps:
+            task.max_per_scene = config.caps[task.name]
+    drafts: dict[str, list] = {t.name: [] for t in tasks}
+    seconds: dict[str, float] = {t.name: 0.0 for t in tasks}
+    refs, eval_list = [], vsibench_eval_scenes() if config.exclude_eval_scenes else frozenset()
+    eval_scenes = set()
+    for sid in sorted(scene_ids):
+        scene, frames = load_scene_graph(out, dataset, sid)
+        ref = SceneRef(scene.dataset, scene.scene_id, scene.video_path)
+        refs.append(ref)
+        if (scene.dataset, scene.scene_id) in eval_list:
+            eval_scenes.add(scene.scene_id)
+        for task in tasks:
+            if task.needs_frames and frames is None:
+                continue
+            t0 = time.perf_counter()
+            rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
+            drafts[task.name].append((ref, task.generate(scene, frames, rng)))
+            seconds[task.name] += time.perf_counter() - t0
     official = read_split_lists(config.split_lists) if config.split_lists else None
-    splits = assign_splits(dataset, [s.scene_id for s, _ in graphs], config.adapter.seed, official, config.val_fraction)
-    eval_list = vsibench_eval_scenes() if config.exclude_eval_scenes else frozenset()
-    eval_scenes = {s.scene_id for s, _ in graphs if (s.dataset, s.scene_id) in eval_list}
+    splits = assign_splits(dataset, [r.scene_id for r in refs], config.adapter.seed, official, config.val_fraction)
     train_scenes = {sid for sid, split in splits.items() if split == "train" and sid not in eval_scenes}
     summaries: dict[str, dict] = {}
     test_records: list = []
-    for task in TASKS.select(config.tasks):
-        if task.name in config.caps:
-            task.max_per_scene = config.caps[task.name]
-        per_scene = []
-        for scene, frames in graphs:
-            if task.needs_frames and frames is None:
-                continue
-            rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
-            per_scene.append((scene, task.generate(scene, frames, rng)))
-        records = finalize_records(task, per_scene, config.adapter.seed, splits)
+    for task in tasks:
+        t0 = time.perf_counter()
+        records = finalize_records(task, drafts.pop(task.name), config.adapter.seed, splits)
         summaries[task.name] = export_task(out, dataset, task.name, task.version, records, task.numeric, train_scenes)
+        seconds[task.name] += time.perf_counter() - t0
         if config.benchmark:
             test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
@@ -235,6 +243,7 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
         write_parquet(chosen, bench_dir / f"{dataset}.parquet")
         summaries["_benchmark"] = {"preset": config.benchmark, "count": len(chosen)}
     atomic_write_json(out / "qa" / f"summary.{dataset}.json", summaries)
+    summaries["_seconds"] = seconds  # wall time per task (generate + finalize + export); not written above
     return summaries
 
 
@@ -272,6 +281,8 @@ def build(
     qa = generate_qa(out, adapter.dataset, ok, config)
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
     summary.benchmark_records = qa.pop("_benchmark", {}).get("count", 0)
+    summary.stage_seconds = {"adapt (sum over scenes)": sum(r.seconds for r in results)}
+    summary.stage_seconds |= {f"qa {t}": dt for t, dt in qa.pop("_seconds").items()}
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}
     summary.seconds = time.perf_counter() - t0
     atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))

@@ -208,6 +208,7 @@ def visualize_command(
     scene: Annotated[Optional[list[str]], typer.Option(help="scene id or dataset/scene (repeatable; default: the first scene)")] = None,
     all_scenes: Annotated[bool, typer.Option(help="a top-down picture of every scene")] = False,
     question: Annotated[Optional[list[str]], typer.Option(help="a picture of this question id (repeatable)")] = None,
+    variants: Annotated[bool, typer.Option(help="distribution figure: one wedge per question type, not per paper task")] = False,
     report: Annotated[bool, typer.Option(help="also write the self-contained report.html")] = True,
     results: Annotated[Optional[list[Path]], typer.Option(help="results.json files to include in the report (repeatable)")] = None,
 ) -> None:
@@ -226,7 +227,7 @@ def visualize_command(
         else:
             scenes = viz.list_scenes(out)[:1]
         records = viz.find_questions(out, question or [])
-        figures = viz.render_build_figures(out, st, scenes, records)
+        figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants)
         written = viz.write_figures(figures, dest)
         if report:
             res = {p.parent.name or p.name: json.loads(p.read_text(encoding="utf-8")) for p in results or []}

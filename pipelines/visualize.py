@@ -305,13 +305,23 @@ def scene_figure(
 # --------------------------------------------------------------------------------------------------
 
 
-def distribution_figure(task_counts: Mapping[str, int], title: str = "Questions per task") -> Figure:
+def distribution_figure(
+    task_counts: Mapping[str, int], title: str = "Questions per task", merge_variants: bool = True
+) -> Figure:
     """Two-ring donut: inner ring the task groups (``stats.TASK_GROUPS``), outer ring the tasks in
-    them, sized by question count; wedge labels give counts, the legend percentages."""
+    them, sized by question count; wedge labels give counts, the legend percentages. With
+    ``merge_variants`` the outer ring shows paper tasks (``scoring.TASK_FAMILIES``: e.g. the three
+    relative-direction variants as one ``object_rel_direction``), otherwise every question type."""
     Figure = _mpl()
     from matplotlib import colormaps
 
-    counts = {t: int(n) for t, n in task_counts.items() if n > 0}
+    from vlm3r.pipelines.scoring import task_family
+
+    counts: dict[str, int] = {}
+    for t, n in task_counts.items():
+        if n > 0:
+            key = task_family(t) if merge_variants else t
+            counts[key] = counts.get(key, 0) + int(n)
     fig = Figure(figsize=(11, 7.5))
     ax = fig.add_subplot(1, 1, 1)
     ax.set_aspect("equal")
@@ -345,10 +355,12 @@ def distribution_figure(task_counts: Mapping[str, int], title: str = "Questions 
     for w, g, v in zip(inner, groups, inner_vals):
         if v / total < 0.04:
             continue
-        ang = np.deg2rad(0.5 * (w.theta1 + w.theta2))
-        label = g.replace("-", "-\n").replace(" ", "\n").replace("Spatiotemporal", "Spatio-\ntemporal")
-        ax.text(0.52 * np.cos(ang), 0.52 * np.sin(ang), f"{label}\n{100 * v / total:.0f}%", ha="center",
-                va="center", fontsize=7.5, color="white", fontweight="bold")
+        mid = 0.5 * (w.theta1 + w.theta2)
+        ang = np.deg2rad(mid)
+        rot = (mid - 90.0 + 90.0) % 180.0 - 90.0  # tangential, kept upright
+        ax.text(0.52 * np.cos(ang), 0.52 * np.sin(ang), f"{g}\n{100 * v / total:.0f}%", ha="center",
+                va="center", fontsize=7.5 if v / total >= 0.1 else 6.5, color="white", fontweight="bold",
+                rotation=rot, rotation_mode="anchor")
     for w, t, v in zip(wedges, outer_names, outer_vals):
         if v / total < 0.015:
             continue
@@ -490,15 +502,17 @@ def render_build_figures(
     scenes: Sequence[tuple[str, str]] | None = None,
     questions: Sequence[QARecord] = (),
     dpi: int = 120,
+    merge_variants: bool = True,
 ) -> list[RenderedFigure]:
-    """The distribution figure, top-down pictures of ``scenes`` (default: the first scene) and
-    pictures of ``questions``, each rendered once to PNG bytes."""
+    """The distribution figure (``merge_variants``: see ``distribution_figure``), top-down pictures
+    of ``scenes`` (default: the first scene) and pictures of ``questions``, each rendered once to
+    PNG bytes."""
     out = Path(out)
     stats = stats or build_stats(out)
     scenes = list(scenes) if scenes is not None else list_scenes(out)[:1]
     figs = [
         RenderedFigure("Questions per task", "distribution.png",
-                       png_bytes(distribution_figure({t: s.n for t, s in stats.tasks.items()}), dpi)),
+                       png_bytes(distribution_figure({t: s.n for t, s in stats.tasks.items()}, merge_variants=merge_variants), dpi)),
     ]
     for ds, sid in scenes:
         scene, frames = load_scene(out, ds, sid)

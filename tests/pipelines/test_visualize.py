@@ -100,17 +100,21 @@ def test_numbering_keeps_numbers_apart():
 
 
 def test_distribution_rings_are_proportional():
-    counts = {"object_counting": 30, "object_rel_direction_easy": 10, "room_size_estimation": 20, "camera_displacement": 40, "new_task": 0}
+    counts = {"object_counting": 30, "object_rel_direction_easy": 6, "object_rel_direction_hard": 4, "room_size_estimation": 20,
+              "camera_displacement": 40, "new_task": 0}
+    span = lambda w: (w.theta2 - w.theta1) % 360 or 360  # noqa: E731
     ax = viz.distribution_figure(counts).axes[0]
     tasks = by_gid(ax, "task-")
     groups = by_gid(ax, "group-")
-    assert set(tasks) == {"task-object_counting", "task-object_rel_direction_easy", "task-room_size_estimation", "task-camera_displacement"}
+    assert set(tasks) == {"task-object_counting", "task-object_rel_direction", "task-room_size_estimation", "task-camera_displacement"}
     assert set(groups) == {"group-Configuration", "group-Measurement", "group-Camera motion"}
-    span = lambda w: (w.theta2 - w.theta1) % 360 or 360  # noqa: E731
-    for name, n in [("object_counting", 30), ("camera_displacement", 40), ("room_size_estimation", 20)]:
+    for name, n in [("object_counting", 30), ("camera_displacement", 40), ("room_size_estimation", 20), ("object_rel_direction", 10)]:
         assert span(tasks[f"task-{name}"]) == pytest.approx(360 * n / 100)
     assert span(groups["group-Configuration"]) == pytest.approx(360 * 40 / 100)
     assert all(w.r == 1.0 for w in tasks.values()) and all(w.r < 1.0 for w in groups.values())
+    variants = by_gid(viz.distribution_figure(counts, merge_variants=False).axes[0], "task-")
+    assert span(variants["task-object_rel_direction_easy"]) == pytest.approx(360 * 6 / 100)
+    assert "task-object_rel_direction" not in variants
     empty = viz.distribution_figure({}).axes[0]
     assert any("no questions" in t.get_text() for t in empty.texts)
 
