@@ -12,6 +12,7 @@ from vlm3r.datagen import camera_movement_direction  # noqa: F401  (registers th
 from vlm3r.datagen import camera_obj_abs_dist  # noqa: F401  (registers the task)
 from vlm3r.datagen import camera_obj_rel_dist  # noqa: F401  (registers the tasks)
 from vlm3r.datagen import obj_obj_relative_pos  # noqa: F401  (registers the tasks)
+from vlm3r.datagen import route_plan  # noqa: F401  (registers the task)
 from vlm3r.datagen.registry import TASKS, register_task
 
 __all__ = ["TASKS", "register_task"]

@@ -16,8 +16,8 @@ as a model's, so its table has the same format.
   the question predicts log(answer) for numeric tasks. It is fitted on the train split and scored on
   the test split: a high blind score means the questions or options leak the answer.
 
-Train and test come from ``split_by_scene``: whole scenes, assigned by a seeded permutation, so no
-scene contributes to both.
+Train and test come from ``split_by_scene`` (whole scenes, assigned by a seeded permutation, so no
+scene contributes to both) or from the records' own scene-level ``split`` field (``split_by_record``).
 """
 
 from __future__ import annotations
@@ -64,6 +64,17 @@ def split_by_scene(items: Sequence[BenchItem], test_fraction: float = 0.5, seed:
     test_scenes = set(order[:n_test])
     train = [it for it in items if (it.dataset, it.scene_name) not in test_scenes]
     test = [it for it in items if (it.dataset, it.scene_name) in test_scenes]
+    return train, test
+
+
+def split_by_record(items: Sequence[BenchItem], train_split: str = "train") -> tuple[list[BenchItem], list[BenchItem]]:
+    """Split items by their own ``split`` field (the build's scene-level split): (train, the rest).
+    Raises ValueError when either side would be empty."""
+    train = [it for it in items if it.split == train_split]
+    test = [it for it in items if it.split and it.split != train_split]
+    if not train or not test:
+        found = sorted({it.split or "(none)" for it in items})
+        raise ValueError(f"the records' split field gives no {train_split!r}/other split pair (splits found: {', '.join(found)})")
     return train, test
 
 

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 from PIL import Image
+from pydantic import ValidationError
 
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
@@ -148,6 +149,11 @@ def process_scene(adapter: SceneAdapter, scene_id: str, *, config: BuildConfig) 
         write_scene_outputs(adapted, config.out, adapter.dataset, config.write_video, config.video_fps)
     except SceneError as exc:
         return SceneResult(scene_id, "skipped", str(exc), time.perf_counter() - t0, fingerprint=fp)
+    except ValidationError as exc:  # the adapter read the files but produced an impossible scene graph
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        reason = f"{scene_id}: invalid {exc.title} ({exc.error_count()} errors), first at {where}: {err['msg']}"
+        return SceneResult(scene_id, "skipped", reason, time.perf_counter() - t0, fingerprint=fp)
     except Exception as exc:  # one bad scene never stops a build
         where = traceback.extract_tb(exc.__traceback__)[-1]
         reason = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
@@ -247,6 +253,13 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     return summaries
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete what a killed run left half-written (hidden ``.tmp``/``.old`` names); nothing else."""
+    for p in list(out.glob("*/**/.*")):
+        if ".tmp-" in p.name or p.name.endswith(".tmp") or ".old-" in p.name:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 def build(
     adapter: SceneAdapter,
     config: BuildConfig,
@@ -258,6 +271,7 @@ def build(
     t0 = time.perf_counter()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     if config.tasks is not None:
         TASKS.select(config.tasks)  # fail fast on a typo, before any work
     if config.benchmark is not None and config.benchmark not in PRESETS:

@@ -108,11 +108,12 @@ def baseline(
     test_fraction: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of scenes held out for testing")] = 0.5,
     seed: Annotated[int, typer.Option(help="seed of the scene split and of the random baseline")] = 0,
     split: Annotated[bool, typer.Option(help="--no-split: fit and score on the whole benchmark (VSI-Bench's chance level; optimistic for blind)")] = True,
+    split_by: Annotated[str, typer.Option(help="scenes: a seeded scene split (--test-fraction, --seed); records: the records' split field (fit on train, score on the rest)")] = "scenes",
     out: Annotated[Optional[Path], typer.Option(help="folder: <kind>/results.json, results.csv, scores.jsonl, predictions.jsonl")] = None,
     merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
 ) -> None:
     """Chance and blind baselines, scored with the same scorer as model predictions."""
-    from vlm3r.pipelines.baselines import BASELINES, run_baseline, split_by_scene
+    from vlm3r.pipelines.baselines import BASELINES, run_baseline, split_by_record, split_by_scene
     from vlm3r.pipelines.scoring import PredictionSet, evaluate, load_benchmark, write_results
 
     _check_merge(merge)
@@ -124,7 +125,12 @@ def baseline(
     if train is not None:
         train_items, test_items = _guard(lambda: load_benchmark(train)), items
         where = f"fit on {train.name}, scored on {benchmark.name}"
+    elif split and split_by == "records":
+        train_items, test_items = _guard(lambda: split_by_record(items))
+        where = f"records' split field: fit on {len(train_items)} train questions, scored on {len(test_items)} others"
     elif split:
+        if split_by != "scenes":
+            raise typer.BadParameter("choose scenes or records", param_hint="--split-by")
         train_items, test_items = split_by_scene(items, test_fraction, seed)
         n_train = len({(i.dataset, i.scene_name) for i in train_items})
         n_test = len({(i.dataset, i.scene_name) for i in test_items})
@@ -180,6 +186,10 @@ def stats_command(
         table.add_row(f"  {t.task}", str(t.n), str(t.n_scenes), letters, _answers_summary(t.answers, t.numeric))
     table.add_row("[bold]total[/]", str(st.total_questions), str(len(st.per_scene)), "", "")
     con.print(table)
+    for t in st.tasks.values():
+        if not t.letters_balanced:
+            groups = "; ".join(f"{k} options {'/'.join(str(v) for v in g.values())}" for k, g in t.letters_by_options.items())
+            con.print(f"[red]unbalanced letters[/] {t.task}: {groups}", soft_wrap=True, highlight=False)
     ds_table = Table(title="datasets")
     for col in ("dataset", "scenes", "objects", "sampled frames", "questions", "top categories"):
         ds_table.add_column(col)

@@ -135,6 +135,7 @@ class BenchItem:
     options: tuple[str, ...] = ()
     dataset: str = ""
     scene_name: str = ""
+    split: str = ""
 
     @property
     def numeric(self) -> bool:
@@ -181,6 +182,7 @@ def item_from_record(rec: QARecord | Mapping, where: str = "") -> BenchItem:
         options=options,
         dataset=str(r.get("dataset") or ""),
         scene_name=str(r.get("scene_name") or ""),
+        split=str(r.get("split") or ""),
     )
 
 
@@ -254,13 +256,13 @@ def _parquet_rows(path: Path) -> list[dict]:
     try:
         import pandas as pd
     except ImportError:
-        raise ImportError("reading Parquet needs pandas and pyarrow: pip install 'vlm3r[tables]'") from None
+        raise ImportError("reading Parquet needs pandas and pyarrow: pip install pandas pyarrow") from None
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
         frame = pd.read_parquet(path)
     except ImportError:
-        raise ImportError("reading Parquet needs pyarrow: pip install 'vlm3r[tables]'") from None
+        raise ImportError("reading Parquet needs pyarrow: pip install pyarrow") from None
     return frame.to_dict(orient="records")
 
 

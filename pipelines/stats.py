@@ -1,7 +1,8 @@
 """``vlm3r-data stats OUT``: what a build contains.
 
-Per task: question count, scenes and datasets covered, correct-letter distribution (with a flag when
-the A-D counts of 4-option questions differ by more than 1), and the answer distribution (numeric
+Per task: question count, scenes and datasets covered, correct-letter distribution (with a flag when,
+among the questions with the same number of options, letter counts differ by more than 1), and the
+answer distribution (numeric
 tasks: quantiles; others: the most frequent correct option texts). Per dataset: scenes, objects,
 sampled frames and questions; per scene: questions per task.
 """
@@ -43,8 +44,11 @@ def task_group(task: str) -> str:
 
 @dataclass
 class TaskStats:
-    """Statistics of one question type. ``answers``: for numeric tasks the quantiles
-    (min, p25, median, mean, p75, max) of the ground truth; otherwise the top correct option texts."""
+    """Statistics of one question type. ``letters``: correct-letter counts; ``letters_by_options``:
+    the same per number of options k (over the k letters a k-option question can have);
+    ``letters_balanced``: every such group within 1 (a k-option group skewed to one letter lets a
+    model score above chance without looking). ``answers``: for numeric tasks the quantiles (min,
+    p25, median, mean, p75, max) of the ground truth; otherwise the top correct option texts."""
 
     task: str
     group: str
@@ -52,6 +56,7 @@ class TaskStats:
     n_scenes: int
     datasets: dict[str, int]
     letters: dict[str, int]
+    letters_by_options: dict[str, dict[str, int]]
     letters_balanced: bool
     options_per_question: dict[str, int]
     numeric: bool
@@ -99,8 +104,14 @@ def task_order(task: str) -> tuple[int, int, int, str]:
 def task_stats(task: str, records: Sequence[QARecord], top_k: int = 10) -> TaskStats:
     """Statistics of the records of one question type."""
     letters = Counter(r.mc_answer for r in records if r.mc_answer)
-    four = Counter(r.mc_answer for r in records if r.mc_answer and len(r.options or ()) == 4)
-    balanced = not four or (max(four.get(c, 0) for c in MC_LETTERS) - min(four.get(c, 0) for c in MC_LETTERS)) <= 1
+    by_k: dict[int, Counter[str]] = {}
+    for r in records:
+        if r.mc_answer and r.options:
+            by_k.setdefault(len(r.options), Counter())[r.mc_answer] += 1
+    letters_by_options = {
+        str(k): {c: by_k[k].get(c, 0) for c in MC_LETTERS[: min(k, len(MC_LETTERS))]} for k in sorted(by_k)
+    }
+    balanced = all(max(g.values()) - min(g.values()) <= 1 for g in letters_by_options.values())
     numeric = is_numeric_task(task)
     answers: dict[str, float | int] = {}
     if numeric:
@@ -122,6 +133,7 @@ def task_stats(task: str, records: Sequence[QARecord], top_k: int = 10) -> TaskS
         n_scenes=len({(r.dataset, r.scene_name) for r in records}),
         datasets=dict(sorted(Counter(r.dataset for r in records).items())),
         letters={c: letters.get(c, 0) for c in MC_LETTERS},
+        letters_by_options=letters_by_options,
         letters_balanced=balanced,
         options_per_question=dict(sorted(Counter(str(len(r.options or ())) for r in records).items())),
         numeric=numeric,

@@ -540,6 +540,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _score_cell(task: Mapping | None) -> str:
+    return "-" if task is None else f"{task['score']:.1f}"
+
+
 def report_html(
     out: Path,
     stats: BuildStats,
@@ -554,18 +558,27 @@ def report_html(
                  f"{sum(d.scenes for d in stats.datasets.values())} scenes.</p>")
     parts.append("<h2>Tasks</h2>")
     parts.append(_table(
-        ["group", "task", "questions", "scenes", "A", "B", "C", "D", "letters balanced", "answers"],
-        [[t.group, t.task, t.n, t.n_scenes, *t.letters.values(), "yes" if t.letters_balanced else "NO",
+        ["group", "task", "questions", "scenes", "A", "B", "C", "D", "letters per option count", "answers"],
+        [[t.group, t.task, t.n, t.n_scenes, *t.letters.values(),
+          ("" if t.letters_balanced else "UNBALANCED ") + "; ".join(
+              f"{k}: " + "/".join(str(v) for v in g.values()) for k, g in t.letters_by_options.items()),
           ", ".join(f"{k}: {v}" for k, v in list(t.answers.items())[:6])] for t in stats.tasks.values()],
     ))
     parts.append("<h2>Datasets</h2>")
     parts.append(_table(["dataset", "scenes", "objects", "sampled frames", "questions"],
                         [[d.dataset, d.scenes, d.objects, d.frames, d.questions] for d in stats.datasets.values()]))
-    for name, res in (results or {}).items():
-        parts.append(f"<h2>Results: {html.escape(name)}</h2>")
-        rows = [[t["task"], t["metric"], t["n"], f"{t['score']:.1f}"] for t in res.get("tasks", {}).values()]
-        rows.append(["overall", "mean", res.get("n_items", ""), f"{res.get('overall', 0.0):.1f}"])
-        parts.append(_table(["task", "metric", "n", "score"], rows))
+    if results:
+        parts.append("<h2>Results</h2>")
+        tasks: dict[str, tuple[str, object]] = {}
+        for res in results.values():
+            for t in res.get("tasks", {}).values():
+                tasks.setdefault(t["task"], (t["metric"], t["n"]))
+        rows = [
+            [task, metric, n, *(_score_cell(res.get("tasks", {}).get(task)) for res in results.values())]
+            for task, (metric, n) in tasks.items()
+        ]
+        rows.append(["overall", "mean", "", *(f"{res.get('overall', 0.0):.1f}" for res in results.values())])
+        parts.append(_table(["task", "metric", "n", *results], rows))
     for f in figures:
         data = base64.b64encode(f.png).decode("ascii")
         parts.append(f"<h2>{html.escape(f.title)}</h2>")

@@ -46,7 +46,7 @@ from vlm3r.scenes.scannetpp import (
     source_category,
     stream_fps,
 )
-from vlm3r.scenes.visibility import visible_from_projection
+from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, ObjectInstance, OrientedBox, SceneMetadata
 
 SPLITS = ("Training", "Validation")
@@ -293,6 +293,8 @@ class ARKitScenesAdapter:
             objects.append(ObjectInstance(instance_id=iid, category=category, raw_label=label, box=box,
                                           num_points=int(inside.sum())))
         room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
+        if faces is not None:
+            faces = instance_faces(faces, point_instance)  # the only faces visibility measures
         frames, images, used = self._frames(scene_id, d, f["traj"], sky, points, faces, point_instance, config)
         sources = list(f.values()) + used + [self.metadata]
         scene = SceneMetadata(

@@ -38,8 +38,9 @@ HORIZONTAL_COS = float(np.cos(np.radians(20.0)))
 FLOOR_BIN_M = 0.05
 FLOOR_PEAK_FRACTION = 0.3
 """The floor is the lowest height bin holding at least this share of the largest bin's area."""
-SAMPLE_STEP_CELLS = 0.5
-"""Triangle lattice spacing, in cells."""
+SAMPLE_STEP_CELLS = 1.0
+"""Triangle lattice spacing, in cells. A cell a surface only clips may be missed: the floor closing
+and the agent-radius erosion (>= 2 cells) seal such one-cell gaps."""
 MAX_SAMPLES = 40_000_000
 """Above this many lattice points the sampling step grows (memory bound for huge meshes)."""
 LOS_STEP_CELLS = 0.5

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, sample_frame_ids, scene_rng
 from vlm3r.scenes.categories import category_rules
@@ -235,7 +236,10 @@ class ScanNetAdapter:
             category = benchmark_category(raw_label, label_map)
             if category is None or len(idx) == 0:
                 continue
-            box = minimal_oriented_box(points[idx])
+            try:
+                box = minimal_oriented_box(points[idx])
+            except ValidationError as exc:
+                raise SceneError(f["mesh"], f"objectId {oid} ({raw_label}): {exc.errors()[0]['msg']}") from exc
             objects.append(
                 ObjectInstance(instance_id=oid, category=category, raw_label=raw_label, box=box, num_points=len(idx))
             )

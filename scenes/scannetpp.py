@@ -47,7 +47,7 @@ from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng
 from vlm3r.scenes.categories import category_rules
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
 from vlm3r.scenes.scannet import read_ply
-from vlm3r.scenes.visibility import visible_from_projection
+from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata
 
 SCANNETPP_FPS = 60.0
@@ -533,28 +533,78 @@ def read_depth_pngs(depth_dir: Path, frame_ids: list[int]) -> dict[int, np.ndarr
 # --------------------------------------------------------------------------------------------------
 
 
+class _NotSeekable(Exception):
+    """A video whose timestamps do not map onto frame numbers at its nominal rate."""
+
+
+SEEK_AHEAD_FRAMES = 12
+"""Decode forward instead of seeking when the next wanted frame is at most this many frames ahead."""
+
+
 def read_video_frames(path: Path, frame_ids: list[int]) -> dict[int, np.ndarray]:
-    """Decode the listed frames (0-based decode order) of a video as (H, W, 3) uint8 RGB."""
+    """Decode the listed frames (0-based, in display order) of a video as (H, W, 3) uint8 RGB.
+
+    Constant-rate videos are read by seeking to the keyframe before each wanted frame (frame
+    number = timestamp x nominal rate); others, and any video whose timestamps do not fit its rate,
+    are decoded from the start.
+    """
     try:
         import av
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading rgb.mkv needs PyAV: pip install av") from exc
-    wanted = set(frame_ids)
-    last = max(wanted)
-    out: dict[int, np.ndarray] = {}
+    wanted = sorted(set(frame_ids))
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            for i, frame in enumerate(container.decode(stream)):
-                if i in wanted:
-                    out[i] = frame.to_ndarray(format="rgb24")
-                if i >= last:
-                    break
+            rate, tb = stream.average_rate, stream.time_base
+            if rate and tb:
+                try:
+                    out = _seek_decode(container, stream, wanted, float(rate), float(tb), stream.start_time or 0)
+                except _NotSeekable:
+                    container.seek(0, stream=stream)
+                    out = _sequential_decode(container, stream, wanted)
+            else:
+                out = _sequential_decode(container, stream, wanted)
     except (av.error.FFmpegError, IndexError) as exc:
         raise SceneError(path, f"unreadable video ({exc})") from exc
-    missing = sorted(wanted - set(out))
+    missing = [k for k in wanted if k not in out]
     if missing:
         raise SceneError(path, f"video ends before frame {missing[0]}")
+    return out
+
+
+def _sequential_decode(container: object, stream: object, wanted: list[int]) -> dict[int, np.ndarray]:
+    want, last, out = set(wanted), wanted[-1], {}
+    for i, frame in enumerate(container.decode(stream)):  # type: ignore[attr-defined]
+        if i in want:
+            out[i] = frame.to_ndarray(format="rgb24")
+        if i >= last:
+            break
+    return out
+
+
+def _seek_decode(
+    container: object, stream: object, wanted: list[int], rate: float, tb: float, start: int
+) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    frames = None
+    pos = -1  # frame number of the last decoded frame
+    for target in wanted:
+        if frames is None or not pos < target <= pos + SEEK_AHEAD_FRAMES:
+            pts = start + int(round(target / rate / tb))
+            container.seek(pts, stream=stream, backward=True, any_frame=False)  # type: ignore[attr-defined]
+            frames = iter(container.decode(stream))  # type: ignore[attr-defined]
+        for frame in frames:
+            if frame.pts is None:
+                raise _NotSeekable
+            exact = (frame.pts - start) * tb * rate
+            pos = int(round(exact))
+            if abs(exact - pos) > 0.25:
+                raise _NotSeekable
+            if pos == target:
+                out[target] = frame.to_ndarray(format="rgb24")
+            if pos >= target:
+                break
     return out
 
 
@@ -616,6 +666,8 @@ class ScanNetPPAdapter:
         groups = group_vertices(f["anno"], read_segments(f["segments"], len(points)))
         objects, point_instance = instance_objects("scannetpp", points, groups)
         room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
+        if faces is not None:
+            faces = instance_faces(faces, point_instance)  # the only faces visibility measures
         frames, images, used = self._frames(scene_id, iphone, points, faces, point_instance, config)
         sources = list(f.values()) + used
         scene = SceneMetadata(

@@ -125,11 +125,17 @@ def visible_from_projection(
     ]
 
 
+def instance_faces(faces: np.ndarray, point_instance: np.ndarray) -> np.ndarray:
+    """The (T, 3) faces whose three vertices belong to the same instance (>= 0): the only ones
+    :func:`visible_from_projection` measures, so callers can filter once per scene."""
+    faces = np.asarray(faces, dtype=np.int64)
+    inst = point_instance[faces]
+    return faces[(inst[:, 0] >= 0) & (inst[:, 0] == inst[:, 1]) & (inst[:, 0] == inst[:, 2])]
+
+
 def _countable_triangles(faces: np.ndarray, point_instance: np.ndarray, state: np.ndarray) -> np.ndarray:
     """(T, 3) faces of one instance whose vertices all survive (state 1) or lie off-image in front
     of the camera (state 2), with at least one surviving."""
     st = state[faces]
     keep = (st > 0).all(axis=1) & (st == 1).any(axis=1)
-    tri = faces[keep]
-    inst = point_instance[tri]
-    return tri[(inst[:, 0] >= 0) & (inst[:, 0] == inst[:, 1]) & (inst[:, 0] == inst[:, 2])]
+    return instance_faces(faces[keep], point_instance)

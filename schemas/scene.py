@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
 SCHEMA_VERSION = "1.0"
+MAX_EXTENT_M = 500.0  # no indoor object or room is larger: bigger boxes mean broken input
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Vec3 = Annotated[list[FiniteFloat], Field(min_length=3, max_length=3)]
@@ -41,9 +42,9 @@ class OrientedBox(_Model):
 
     @field_validator("axes_lengths")
     @classmethod
-    def _non_negative(cls, v: list[float]) -> list[float]:
-        if any(x < 0 for x in v):
-            raise ValueError(f"axes_lengths must be >= 0, got {v}")
+    def _plausible_extent(cls, v: list[float]) -> list[float]:
+        if any(x < 0 or x > MAX_EXTENT_M for x in v):
+            raise ValueError(f"axes_lengths must lie in [0, {MAX_EXTENT_M}] m, got {v}")
         return v
 
     @classmethod

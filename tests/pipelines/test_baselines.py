@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from vlm3r.pipelines.baselines import (
     best_constant,
+    split_by_record,
     fit_blind,
     fit_frequency,
     random_predictions,
@@ -41,6 +42,14 @@ def test_split_by_scene_is_disjoint_complete_and_seeded():
     assert {i.scene_name for i in split_by_scene(items, 0.3, seed=6)[1]} != te
     with pytest.raises(ValueError):
         split_by_scene(items, 1.0)
+
+
+def test_split_by_record_uses_the_split_field():
+    items = [BenchItem(f"q{i}", "object_counting", 2.0, scene_name=f"s{i}", split=["train", "val", "test", ""][i % 4]) for i in range(8)]
+    train, test = split_by_record(items)
+    assert [i.id for i in train] == ["q0", "q4"] and [i.id for i in test] == ["q1", "q2", "q5", "q6"]
+    with pytest.raises(ValueError, match="splits found: train"):
+        split_by_record([i for i in items if i.split == "train"])
 
 
 def test_random_baseline_is_uniform_and_per_question():
@@ -179,3 +188,12 @@ def test_baseline_tables_on_a_build(small_build, tmp_path):
     assert "constant" in res.output and "overall" in res.output
     res = CliRunner().invoke(eval_app, ["baseline", "--benchmark", str(small_build), "--kind", "psychic"])
     assert res.exit_code != 0
+
+
+def test_the_builds_parquet_loads_like_its_jsonl(small_build):
+    pytest.importorskip("pyarrow")
+    parquet = sorted((small_build / "qa").glob("*/*.parquet"))
+    assert parquet, "the build writes qa/<task>/<dataset>.parquet"
+    for p in parquet:
+        from_jsonl = {i.id: i for i in load_benchmark(p.parent)}
+        assert {i.id: i for i in load_benchmark(p)} == from_jsonl

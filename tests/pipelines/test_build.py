@@ -98,7 +98,7 @@ def _truncate(path: Path) -> None:
 
 
 def _drop_label_property(path: Path) -> None:
-    ply = PlyData.read(str(path))
+    ply = PlyData.read(str(path), mmap=False)
     v = ply["vertex"].data
     names = [n for n in v.dtype.names if n != "label"]
     stripped = np.lib.recfunctions.repack_fields(v[names])
@@ -120,7 +120,60 @@ def _all_poses_nan(path: Path) -> None:
     write_sens(path, header, frames)
 
 
+def _non_utf8_label(path: Path) -> None:
+    agg = path.read_bytes().replace(b'"label": "', b'"label": "\xff\xfe', 1)
+    path.write_bytes(agg)
+
+
+def _duplicate_object_id(path: Path) -> None:
+    agg = json.loads(path.read_text())
+    agg["segGroups"][1]["objectId"] = agg["segGroups"][0]["objectId"]
+    path.write_text(json.dumps(agg))
+
+
+def _empty_mesh(path: Path) -> None:
+    ply = PlyData.read(str(path), mmap=False)
+    v = ply["vertex"].data[:0]
+    PlyData([PlyElement.describe(v, "vertex"), PlyElement.describe(ply["face"].data[:0], "face")]).write(str(path))
+
+
+def _huge_vertex(path: Path) -> None:
+    ply = PlyData.read(str(path), mmap=False)
+    agg = json.loads(path.with_name(path.name.replace("_vh_clean_2.ply", ".aggregation.json")).read_text())
+    segs = json.loads(path.with_name(path.name.replace(".ply", ".0.010000.segs.json")).read_text())["segIndices"]
+    first_seg = agg["segGroups"][0]["segments"][0]
+    v = ply["vertex"].data
+    v["x"][segs.index(first_seg)] = 1e7  # one vertex of the first object 10,000 km away
+    ply.write(str(path))
+
+
+def _nan_vertex(path: Path) -> None:
+    ply = PlyData.read(str(path), mmap=False)
+    ply["vertex"].data["z"][5] = np.nan
+    ply.write(str(path))
+
+
+def _zero_size_colour(path: Path) -> None:
+    from vlm3r.scenes.sens import SensFrame, SensReader, write_sens
+
+    with SensReader(path) as r:
+        frames = [SensFrame(r.poses[i], b"", r.depth_bytes(i), 0, 0) for i in range(r.num_frames)]
+        header = r.header
+    write_sens(path, header, frames)
+
+
+def _bad_alignment(path: Path) -> None:
+    path.write_text(path.read_text().replace("axisAlignment = ", "axisAlignment = nan ", 1))
+
+
 BREAKAGES = {
+    "non-utf8 label": (".aggregation.json", _non_utf8_label, r"aggregation\.json: invalid JSON"),
+    "duplicate object id": (".aggregation.json", _duplicate_object_id, r"aggregation\.json: duplicate or negative objectId"),
+    "empty mesh": ("_vh_clean_2.ply", _empty_mesh, r"_vh_clean_2\.ply: mesh has no vertices"),
+    "huge extent": ("_vh_clean_2.ply", _huge_vertex, r"_vh_clean_2\.ply: objectId \d+ .*axes_lengths must lie in"),
+    "nan vertex": ("_vh_clean_2.ply", _nan_vertex, r"_vh_clean_2\.ply: mesh vertices contain NaN"),
+    "zero-size colour": (".sens", _zero_size_colour, r"\.sens: frame \d+: undecodable colour"),
+    "bad alignment": (".txt", _bad_alignment, r"\.txt: axisAlignment needs 16 finite numbers"),
     "truncated sens": (".sens", _truncate, r"\.sens: truncated"),
     "labels ply without label": ("_vh_clean_2.labels.ply", _drop_label_property, r"labels\.ply: ply has no 'label'"),
     "unknown segment": (".aggregation.json", _unknown_segment, r"aggregation\.json: objectId \d+ references unknown segment 987654321"),

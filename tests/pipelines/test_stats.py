@@ -35,6 +35,20 @@ def test_task_stats_by_hand():
     assert st.options_per_question == {"3": 4}
 
 
+def test_letter_balance_is_judged_per_option_count():
+    two, four = ["A. x", "B. y"], ["A. 1", "B. 2", "C. 3", "D. 4"]
+    # overall A/B/C/D = 3/3/3/3 looks balanced, but every 4-option question is answered D
+    recs = [rec(k, "camera_movement_direction", "x", "AB"[k % 2], two) for k in range(6)]
+    recs += [rec(6 + k, "camera_movement_direction", "y", "C", ["A. 1", "B. 2", "C. 3"]) for k in range(3)]
+    recs += [rec(9 + k, "camera_movement_direction", "4", "D", four) for k in range(3)]
+    st = task_stats("camera_movement_direction", recs)
+    assert st.letters == {"A": 3, "B": 3, "C": 3, "D": 3}
+    assert st.letters_by_options == {"2": {"A": 3, "B": 3}, "3": {"A": 0, "B": 0, "C": 3}, "4": {"A": 0, "B": 0, "C": 0, "D": 3}}
+    assert not st.letters_balanced
+    fixed = recs[:6] + [rec(20 + k, "camera_movement_direction", "1", "ABCD"[k], four) for k in range(4)]
+    assert task_stats("camera_movement_direction", fixed).letters_balanced
+
+
 def test_letter_imbalance_is_flagged_for_four_options():
     four = ["A. 1", "B. 2", "C. 3", "D. 4"]
     recs = [rec(i, "object_counting", 2, "A", four) for i in range(3)] + [rec(9, "object_counting", 3, "B", four)]
