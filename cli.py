@@ -126,16 +126,30 @@ def schema(out: Annotated[Path, typer.Option(help="folder for the JSON Schema fi
 
 @data_app.command()
 def bench(
-    scenes: Annotated[int, typer.Option(min=1, help="demo scenes to time")] = 6,
-    real_size: Annotated[bool, typer.Option(help="also time one synthetic scene of real ScanNet size")] = False,
+    scenes: Annotated[int, typer.Option(min=1, help="demo scenes to build")] = 6,
+    tiny: Annotated[bool, typer.Option(help="small synthetic scenes (memory-scaling runs with many scenes)")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="build workers")] = 1,
+    real_size: Annotated[bool, typer.Option(help="time the adapter on demo scenes and one scan of real ScanNet size")] = False,
     cache: Annotated[Optional[Path], typer.Option(help="where the synthetic scans are cached")] = None,
-    meta: Annotated[Optional[Path], typer.Option(help="time the metadata tasks on this VSI-Bench meta-info file instead")] = None,
+    meta: Annotated[Optional[Path], typer.Option(help="time the metadata tasks on this VSI-Bench meta-info file")] = None,
 ) -> None:
-    """Adapter seconds per scene (one process, video encoding excluded), or with --meta the
-    metadata-only task generators: wall time, QA count and peak memory per task."""
+    """Throughput per stage of a demo build and its peak memory (default); the adapter alone
+    (--real-size); or the metadata-only task generators on a meta-info file (--meta)."""
+    import os
     import resource
 
-    from vlm3r.pipelines.bench import bench_adapter, bench_tasks
+    from vlm3r.pipelines.bench import bench_adapter, bench_build, bench_tasks
+
+    if not real_size and meta is None:
+        rows, peak = bench_build(scenes, cache, tiny, workers)
+        table = Table(title=f"demo build, {scenes} {'tiny ' if tiny else ''}scenes, {workers} worker(s), {os.cpu_count()} cores")
+        for col in ("stage", "items", "seconds", "items/s"):
+            table.add_column(col, justify="right")
+        for name, n, dt, rate in rows:
+            table.add_row(name, str(n), f"{dt:.2f}", f"{rate:.1f}")
+        Console().print(table)
+        print(f"peak RSS of the build process: {peak:.0f} MB")
+        return
 
     if meta is not None:
         table = Table(title=f"metadata tasks on {meta.name}, one process")

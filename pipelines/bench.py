@@ -1,4 +1,5 @@
-"""Adapter throughput on synthetic scans (``vlm3r-data bench``). Figures, not assertions."""
+"""Throughput figures for ``vlm3r-data bench`` (figures, not assertions): every stage of a demo
+build, the adapter alone on a scan of real ScanNet size, and the metadata tasks on a meta-info file."""
 
 from __future__ import annotations
 
@@ -84,3 +85,31 @@ def bench_tasks(meta_path: Path, seed: int = 0) -> list[tuple[str, int, float, f
         tracemalloc.stop()
         rows.append((task.name, n, dt, peak))
     return rows
+
+
+TINY_SCENES = dict(n_frames=48, width=96, height=72, mesh_resolution=0.1, n_objects=(8, 12))
+
+
+def bench_build(n_scenes: int, cache: Path | None, tiny: bool = False, workers: int = 1) -> tuple[list[tuple], float]:
+    """Build ``n_scenes`` demo scenes from scratch into a temporary folder (scans cached) and return
+    per-stage rows (stage, items, seconds, items/s) and the build's peak RSS in MB. Synthesis runs in
+    child processes, so the peak RSS is the build's own (imports included)."""
+    import resource
+    import tempfile
+
+    from vlm3r.pipelines.build import BuildConfig, build
+    from vlm3r.scenes.synthetic import SyntheticConfig
+
+    cache = cache or default_cache()
+    config = SyntheticConfig(**TINY_SCENES) if tiny else None
+    root = ensure_demo_dataset(
+        n_scenes, cache_dir=cache / ("tiny" if tiny else ""), workers=max(2, workers), config=config
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = build(ScanNetAdapter(root, dataset="demo"), BuildConfig(out=Path(tmp), workers=workers))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows = [("adapt + write (scenes)", summary.scenes_ok, summary.stage_seconds["adapt (sum over scenes)"])]
+    rows += [(k.removeprefix("qa "), summary.qa_per_task[k.removeprefix("qa ")], v)
+             for k, v in summary.stage_seconds.items() if k.startswith("qa ")]
+    rows.append(("whole build (wall)", summary.scenes_ok, summary.seconds))
+    return [(name, n, dt, n / dt if dt > 0 else float("inf")) for name, n, dt in rows], peak

@@ -49,6 +49,8 @@ DETOUR_FACTOR = 1.3
 DETOUR_SLACK_M = 1.0
 """The first Dijkstra search stops at ``DETOUR_FACTOR * straight distance + DETOUR_SLACK_M`` metres;
 a target it misses triggers an unbounded search (same result, more time)."""
+BISECT_BATCH = 15
+"""Chain indices tested per vectorised line-of-sight call while simplifying a path."""
 NAVIGABLE_DZ_M = 0.5
 """``is_navigable`` accepts points within this height of the floor (habitat's max_y_delta)."""
 
@@ -320,9 +322,10 @@ class GridNavigator(Navigator):
         """Line-of-sight simplification ("string pulling") of an (N, 2) chain of points whose
         consecutive points are joined by free steps.
 
-        From each waypoint i, the chain index where straight sight from i first breaks is found by
-        bisection (invariant: the lower index is visible from i, the upper one is not), and the last
-        visible index becomes the next waypoint; the end is taken as soon as it is visible. Finally
+        From each waypoint i, the chain index where straight sight from i first breaks is searched
+        by a batched bisection (each round tests ``BISECT_BATCH`` indices in one vectorised call;
+        invariant: the lower bound is visible from i, the upper one is not) and the last visible
+        index becomes the next waypoint; the end is taken as soon as it is visible. Finally
         waypoints whose neighbours see each other are dropped. Every kept segment is checked free.
         """
         n = len(pts)
@@ -334,11 +337,13 @@ class GridNavigator(Navigator):
                 break
             lo, hi = i + 1, n - 1
             while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if self.visible(pts[i], pts[mid : mid + 1])[0]:
-                    lo = mid
+                cand = np.unique(np.linspace(lo, hi, BISECT_BATCH + 2).round().astype(np.int64))[1:-1]
+                bad = np.flatnonzero(~self.visible(pts[i], pts[cand]))
+                if len(bad) == 0:
+                    lo = int(cand[-1])
                 else:
-                    hi = mid
+                    hi = int(cand[bad[0]])
+                    lo = int(cand[bad[0] - 1]) if bad[0] > 0 else lo
             out.append(lo)
         keep = [out[0]]
         for k in range(1, len(out) - 1):
