@@ -32,6 +32,8 @@ def build(
     val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share for unlisted scenes")] = 0.1,
     exclude_eval_scenes: Annotated[bool, typer.Option(help="keep VSI-Bench evaluation scenes out of training")] = True,
     benchmark: Annotated[Optional[str], typer.Option(help="also write a preset test set: vsti (VSTI-Bench Table 6 mix)")] = None,
+    fps_subsample: Annotated[Optional[float], typer.Option(min=0.001, help="sample the valid frames at this rate (Hz) instead of --frames (training-scale exports)")] = None,
+    layout: Annotated[str, typer.Option(help="--dataset demo: raw layout of the synthetic scans: scannet, scannetpp, arkitscenes")] = "scannet",
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
 ) -> None:
@@ -43,12 +45,13 @@ def build(
     from vlm3r.scenes.registry import make_adapter
 
     if dataset == "demo":
-        from vlm3r.pipelines.demo import ensure_demo_dataset
-        from vlm3r.scenes.scannet import ScanNetAdapter
+        from vlm3r.pipelines.demo import DEMO_LAYOUTS, demo_adapter, ensure_demo_dataset
 
-        with console.status("synthesising demo scans (cached after the first run)..."):
-            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers)
-        adapter = ScanNetAdapter(root, dataset="demo")
+        if layout not in DEMO_LAYOUTS:
+            raise typer.BadParameter(f"unknown layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}", param_hint="--layout")
+        with console.status(f"synthesising demo scans in the {layout} layout (cached after the first run)..."):
+            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers, layout=layout)
+        adapter = demo_adapter(root, layout)
     else:
         if root is None:
             raise typer.BadParameter(f"--root is required for --dataset {dataset}", param_hint="--root")
@@ -58,7 +61,7 @@ def build(
             raise typer.BadParameter(exc.args[0], param_hint="--dataset") from exc
     config = BuildConfig(
         out=out,
-        adapter=AdapterConfig(num_frames=frames, seed=seed),
+        adapter=AdapterConfig(num_frames=frames, seed=seed, fps_subsample=fps_subsample),
         workers=workers,
         executor=executor,
         ray_address=ray_address,

@@ -59,7 +59,7 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
         gradient_checkpointing=True, logging_steps=10, save_steps=500,
     ),
     "tiny": TrainPreset(
-        learning_rate=1e-3, epochs=1.0, batch_size=2, grad_accum=1, warmup_ratio=0.03,
+        learning_rate=5e-3, epochs=1.0, batch_size=2, grad_accum=1, warmup_ratio=0.03,
         gradient_checkpointing=False, logging_steps=1, save_steps=500,
     ),
 }  # fmt: skip

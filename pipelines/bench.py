@@ -8,7 +8,8 @@ from pathlib import Path
 
 from vlm3r.pipelines.demo import default_cache, ensure_demo_dataset
 from vlm3r.scenes.base import AdapterConfig
-from vlm3r.scenes.scannet import ScanNetAdapter, read_mesh_vertices
+from vlm3r.scenes.mesh_io import read_mesh
+from vlm3r.scenes.scannet import ScanNetAdapter
 from vlm3r.scenes.sens import SensReader
 
 
@@ -25,7 +26,7 @@ def time_adapter(root: Path, dataset: str) -> list[tuple[str, int, int, float]]:
         adapter.load(sid, AdapterConfig())
         dt = time.perf_counter() - t0
         d = adapter.scans / sid
-        n_vertices = len(read_mesh_vertices(d / f"{sid}_vh_clean_2.ply"))
+        n_vertices = len(read_mesh(d / f"{sid}_vh_clean_2.ply")[0])
         with SensReader(d / f"{sid}.sens") as r:
             n_frames = r.num_frames
         rows.append((sid, n_vertices, n_frames, dt))

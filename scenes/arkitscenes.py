@@ -42,10 +42,10 @@ from vlm3r.scenes.scannetpp import (
     median_intrinsics,
     read_image,
     read_json,
-    read_mesh,
     source_category,
     stream_fps,
 )
+from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, ObjectInstance, OrientedBox, SceneMetadata
 

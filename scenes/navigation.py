@@ -215,7 +215,7 @@ def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise SceneError(path, "missing mesh")
     try:
         if path.suffix.lower() == ".ply":
-            from vlm3r.scenes.scannet import read_ply
+            from vlm3r.scenes.mesh_io import read_ply
 
             ply = read_ply(path)
             vx = ply["vertex"]

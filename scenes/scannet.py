@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, sample_frame_ids, scene_rng
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
 from vlm3r.scenes.categories import category_rules
+from vlm3r.scenes.mesh_io import read_mesh, read_ply
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center, transform_points
 from vlm3r.scenes.sens import SensError, SensReader
-from vlm3r.scenes.visibility import visible_from_mask, visible_from_projection
+from vlm3r.scenes.visibility import instance_faces, visible_from_mask, visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, SceneMetadata
 
 SCANNET_FPS = 30.0
@@ -86,33 +87,6 @@ def read_axis_alignment(path: Path) -> np.ndarray:
     if values.size != 16 or not np.isfinite(values).all():
         raise SceneError(path, f"axisAlignment needs 16 finite numbers, got {values.size}")
     return values.reshape(4, 4)
-
-
-def read_ply(path: Path):  # noqa: ANN201 - plyfile.PlyData
-    """Read a ply; triangle faces take plyfile's fast fixed-length path, other meshes the general one."""
-    from plyfile import PlyData
-
-    try:
-        return PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3}})
-    except Exception:
-        return PlyData.read(str(path))
-
-
-def read_mesh_vertices(path: Path) -> np.ndarray:
-    """(V, 3) float64 vertex positions of a ScanNet mesh."""
-    if not path.is_file():
-        raise SceneError(path, "missing mesh")
-    try:
-        ply = read_ply(path)
-        v = ply["vertex"]
-        pts = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
-    except Exception as exc:
-        raise SceneError(path, f"unreadable mesh ({exc})") from exc
-    if len(pts) == 0:
-        raise SceneError(path, "mesh has no vertices")
-    if not np.isfinite(pts).all():
-        raise SceneError(path, "mesh vertices contain NaN or inf")
-    return pts
 
 
 def check_labels_ply(path: Path, num_vertices: int) -> None:
@@ -225,7 +199,7 @@ class ScanNetAdapter:
         }
         align = read_axis_alignment(f["info"])
         label_map = read_label_map(self.labels_tsv)
-        raw_pts = read_mesh_vertices(f["mesh"])
+        raw_pts, faces = read_mesh(f["mesh"])
         if f["labels_mesh"].exists():
             check_labels_ply(f["labels_mesh"], len(raw_pts))
         points = transform_points(align, raw_pts)
@@ -250,7 +224,7 @@ class ScanNetAdapter:
         for o in objects:
             counts[o.category] = counts.get(o.category, 0) + 1
 
-        frames, images = self._frames(scene_id, f, align, points, point_instance, config)
+        frames, images = self._frames(scene_id, f, align, points, point_instance, faces, config)
         sources = [p for k, p in f.items() if p.exists()] + [self.labels_tsv]
         scene = SceneMetadata(
             scene_id=scene_id,
@@ -273,6 +247,7 @@ class ScanNetAdapter:
         align: np.ndarray,
         points: np.ndarray,
         point_instance: np.ndarray,
+        faces: np.ndarray | None,
         config: AdapterConfig,
     ) -> tuple[FrameMetadata, dict[int, np.ndarray]]:
         """Sample frames from the .sens stream, align their poses, decode images, find visibility."""
@@ -289,14 +264,15 @@ class ScanNetAdapter:
             valid = np.flatnonzero(reader.valid_mask())
             if len(valid) == 0:
                 raise SceneError(f["sens"], f"no frame with a finite pose among {h.num_frames}")
-            ids = sample_frame_ids(valid, config.num_frames)
             k = h.depth_intrinsics
             intr = Intrinsics(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], width=h.depth_width, height=h.depth_height)
             ts = reader.color_timestamps.astype(np.float64) / 1e6
             if not (len(ts) > 1 and np.all(np.diff(ts) > 0)):  # many real scans store zeros
                 ts = np.arange(h.num_frames) / SCANNET_FPS
+            ids = select_frames(valid, ts[valid], config)
             instance_ids = {int(i) for i in np.unique(point_instance[point_instance >= 0])}
             masks = _read_masks(f["masks"], ids) if f["masks"].is_file() else {}
+            inst_faces = instance_faces(faces, point_instance) if faces is not None and len(masks) < len(ids) else None
             frames: list[Frame] = []
             images: dict[int, np.ndarray] = {}
             sources = set()
@@ -318,7 +294,8 @@ class ScanNetAdapter:
                     else:
                         depth = reader.read_depth(fid).astype(np.float64) / h.depth_shift
                         visible = visible_from_projection(
-                            points, point_instance, pose, intr.matrix(), depth, config.min_visible_pixels
+                            points, point_instance, pose, intr.matrix(), depth, config.min_visible_pixels,
+                            faces=inst_faces,
                         )
                         sources.add("depth_projection")
                     frames.append(

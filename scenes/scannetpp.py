@@ -46,7 +46,7 @@ import numpy as np
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
 from vlm3r.scenes.categories import category_rules
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
-from vlm3r.scenes.scannet import read_ply
+from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata
 
@@ -82,32 +82,6 @@ def read_json(path: Path, what: str = "file") -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SceneError(path, f"invalid JSON ({exc})") from exc
-
-
-def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(V, 3) float64 vertices and (F, 3) int64 triangles of a PLY mesh, read once (faces None when
-    the file has no faces or not only triangles); SceneError naming the file when it is missing or
-    malformed."""
-    if not path.is_file():
-        raise SceneError(path, "missing mesh")
-    try:
-        ply = read_ply(path)
-        v = ply["vertex"]
-        points = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
-        faces = None
-        if "face" in {e.name for e in ply.elements}:
-            tri = ply["face"].data["vertex_indices"]
-            if tri.dtype != object:
-                faces = np.asarray(tri, dtype=np.int64).reshape(-1, 3)
-    except Exception as exc:
-        raise SceneError(path, f"unreadable mesh ({exc})") from exc
-    if len(points) == 0:
-        raise SceneError(path, "mesh has no vertices")
-    if not np.isfinite(points).all():
-        raise SceneError(path, "mesh vertices contain NaN or inf")
-    if faces is not None and len(faces) and (faces.min() < 0 or faces.max() >= len(points)):
-        raise SceneError(path, f"faces reference vertices outside 0..{len(points) - 1}")
-    return points, faces
 
 
 def scale_intrinsics_to(k: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:

@@ -194,6 +194,11 @@ def test_the_builds_parquet_loads_like_its_jsonl(small_build):
     pytest.importorskip("pyarrow")
     parquet = sorted((small_build / "qa").glob("*/*.parquet"))
     assert parquet, "the build writes qa/<task>/<dataset>.parquet"
+    checked = 0
     for p in parquet:
-        from_jsonl = {i.id: i for i in load_benchmark(p.parent)}
-        assert {i.id: i for i in load_benchmark(p)} == from_jsonl
+        shards = sorted(p.parent.glob("*.jsonl"))
+        if not any(f.stat().st_size for f in shards):
+            continue  # a task without questions in this small build
+        assert {i.id: i for i in load_benchmark(p)} == {i.id: i for i in load_benchmark(p.parent)}
+        checked += 1
+    assert checked >= 3

@@ -68,6 +68,7 @@ def test_registry_knows_every_adapter(tmp_path):
     assert {"scannet", "scannetpp", "arkitscenes", "vsibench-meta"} <= set(dataset_names())
     for name in ("scannetpp", "arkitscenes", "vsibench-meta"):
         assert make_adapter(name, tmp_path).dataset == name
+        assert make_adapter(name, tmp_path, name="demo").dataset == "demo"
     with pytest.raises(KeyError, match="did you mean scannetpp"):
         make_adapter("scannetp", tmp_path)
 
