@@ -174,6 +174,12 @@ def bench(
     Console().print(table)
 
 
+from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
+
+data_app.command("stats")(stats_command)
+data_app.command("visualize")(visualize_command)
+
+
 def _not_yet(command: str, issue: str) -> None:
     print(f"{command}: not implemented yet ({issue}); see the README for what works today.", file=sys.stderr)
     raise SystemExit(2)
@@ -185,8 +191,10 @@ def train_main() -> None:
 
 
 def eval_main() -> None:
-    """``vlm3r-eval``: arrives with the evaluation issue."""
-    _not_yet("vlm3r-eval", "evaluation issue")
+    """``vlm3r-eval``: score predictions, chance and blind baselines (pipelines/eval_cli.py)."""
+    from vlm3r.pipelines.eval_cli import eval_app
+
+    eval_app()
 
 
 if __name__ == "__main__":  # pragma: no cover

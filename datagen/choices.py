@@ -22,17 +22,22 @@ def count_distractors(answer: int, rng: np.random.Generator, k: int = 3) -> list
 def balanced_positions(n_choices: Sequence[int], rng: np.random.Generator) -> list[int]:
     """A correct-answer position for every question (question i has ``n_choices[i]`` options).
 
-    Questions are visited in a seeded random order; each takes the allowed position used least so
-    far (ties broken by the rng), so for 4-option questions A/B/C/D counts end within 1 of each other.
+    Questions are balanced separately within each group of the same option count (otherwise the
+    last letter of short questions would be over-used to even out the long ones, and "always D"
+    would win on 4-option questions). Within a group, questions are visited in a seeded random
+    order and each takes the position used least so far (ties broken by the rng): counts end
+    within 1 of each other.
     """
-    counts = np.zeros(len(MC_LETTERS), dtype=np.int64)
-    out = [0] * len(n_choices)
-    for i in rng.permutation(len(n_choices)):
-        allowed = np.arange(min(n_choices[i], len(MC_LETTERS)))
-        least = allowed[counts[allowed] == counts[allowed].min()]
-        pos = int(least[rng.integers(len(least))])
-        counts[pos] += 1
-        out[i] = pos
+    n = np.minimum(np.asarray(n_choices, dtype=np.int64), len(MC_LETTERS))
+    out = [0] * len(n)
+    for k in sorted(set(n.tolist())):
+        group = np.flatnonzero(n == k)
+        counts = np.zeros(k, dtype=np.int64)
+        for i in group[rng.permutation(len(group))]:
+            least = np.flatnonzero(counts == counts.min())
+            pos = int(least[rng.integers(len(least))])
+            counts[pos] += 1
+            out[i] = pos
     return out
 
 

@@ -14,7 +14,7 @@ weights, plus the tokenizer) and loading those weights back on resume.
 
 Presets (``TRAIN_PRESETS``): ``paper`` - the paper's recipe (lr 2e-5, cosine, warmup 0.03, 1 epoch,
 batch 1 per device x 8 accumulation, LoRA r=128 / alpha=256, bf16 where the GPU has it, activation
-checkpointing); ``tiny`` - the tiny model on a CPU in seconds (lr 1e-3, batch 2, 4 frames).
+checkpointing); ``tiny`` - the tiny model on a CPU in seconds (lr 5e-3, batch 2, 4 frames).
 """
 
 from __future__ import annotations

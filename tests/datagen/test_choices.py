@@ -23,10 +23,13 @@ def test_balanced_positions_within_one_and_deterministic():
     assert pos != balanced_positions(n, np.random.default_rng(6))
 
 
-def test_balanced_positions_respect_fewer_choices():
-    n = [2] * 30 + [4] * 30
+def test_balanced_positions_balance_each_option_count_separately():
+    n = [2] * 31 + [3] * 20 + [4] * 41
     pos = balanced_positions(n, np.random.default_rng(0))
     assert all(p < k for p, k in zip(pos, n))
+    for k in (2, 3, 4):
+        counts = Counter(p for p, m in zip(pos, n) if m == k)
+        assert set(counts) == set(range(k)) and max(counts.values()) - min(counts.values()) <= 1
 
 
 def test_lettered_options_moves_correct_answer():
