@@ -198,7 +198,7 @@ def route_figure(top: TopDown, scene: SceneMetadata, record: QARecord) -> Figure
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("--png needs matplotlib: pip install matplotlib") from None
+        raise ImportError("--png needs matplotlib: pip install 'vlm3r[eval]'") from None
     from matplotlib.patches import Polygon
 
     extra = record.extra

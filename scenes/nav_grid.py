@@ -97,27 +97,40 @@ def detect_floor_z(tri: np.ndarray, normals: np.ndarray, areas: np.ndarray) -> f
 
 
 def sample_triangles(tri: np.ndarray, step: float) -> np.ndarray:
-    """Points (P, 3) on a barycentric lattice of every triangle (F, 3, 3), spaced at most ``step``
-    metres along each edge direction, vertices included."""
+    """Points (P, 3) on a lattice over every triangle of (F, 3, 3), vertices included.
+
+    From the vertex o with the largest angle, with edges e1, e2 to the other two: the points
+    ``o + (i / k1) e1 + (j / k2) e2`` with ``i / k1 + j / k2 <= 1``, ``k = ceil(|e| / step)``. Lattice
+    steps are at most ``step`` along both edges (which meet at 60 degrees or more), and the count
+    grows with the triangle's area, not its longest edge squared, so long thin wall strips stay cheap.
+    All of it is vectorised (no loop over triangles).
+    """
     if len(tri) == 0:
         return np.empty((0, 3))
-    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
-    longest = np.maximum(np.maximum(np.linalg.norm(e1, axis=1), np.linalg.norm(e2, axis=1)),
-                         np.linalg.norm(tri[:, 2] - tri[:, 1], axis=1))
-    k = np.maximum(1, np.ceil(longest / step)).astype(np.int64)
-    total = int(((k + 1) * (k + 2) // 2).sum())
+    edges = np.stack([tri[:, 2] - tri[:, 1], tri[:, 0] - tri[:, 2], tri[:, 1] - tri[:, 0]], axis=1)  # opposite vertex k
+    length = np.linalg.norm(edges, axis=2)
+    o = np.argmax(length, axis=1)  # the largest angle faces the longest edge
+    rows = np.arange(len(tri))
+    origin = tri[rows, o]
+    e1 = tri[rows, (o + 1) % 3] - origin
+    e2 = tri[rows, (o + 2) % 3] - origin
+
+    def counts(s: float) -> tuple[np.ndarray, np.ndarray]:
+        k1 = np.maximum(1, np.ceil(np.linalg.norm(e1, axis=1) / s)).astype(np.int64)
+        k2 = np.maximum(1, np.ceil(np.linalg.norm(e2, axis=1) / s)).astype(np.int64)
+        return k1, k2
+
+    k1, k2 = counts(step)
+    total = float(((k1 + 1) * (k2 + 1)).sum()) / 2
     if total > MAX_SAMPLES:  # coarsen uniformly to stay within memory
-        scale = np.sqrt(total / MAX_SAMPLES)
-        k = np.maximum(1, np.ceil(longest / (step * scale))).astype(np.int64)
-    out = []
-    for kk in np.unique(k):
-        sel = k == kk
-        i, j = np.meshgrid(np.arange(kk + 1), np.arange(kk + 1), indexing="ij")
-        keep = (i + j) <= kk
-        u, v = i[keep] / kk, j[keep] / kk  # (L,)
-        pts = tri[sel, 0][:, None, :] + u[None, :, None] * e1[sel][:, None, :] + v[None, :, None] * e2[sel][:, None, :]
-        out.append(pts.reshape(-1, 3))
-    return np.concatenate(out)
+        k1, k2 = counts(step * np.sqrt(total / MAX_SAMPLES))
+    row_tri = np.repeat(rows, k1 + 1)  # one row per (triangle, i)
+    i = np.arange(len(row_tri)) - np.repeat(np.cumsum(k1 + 1) - (k1 + 1), k1 + 1)
+    jmax = np.floor(k2[row_tri] * (1.0 - i / k1[row_tri]) + 1e-9).astype(np.int64)
+    pt_tri = np.repeat(row_tri, jmax + 1)
+    u = np.repeat(i, jmax + 1) / k1[pt_tri]
+    v = (np.arange(len(pt_tri)) - np.repeat(np.cumsum(jmax + 1) - (jmax + 1), jmax + 1)) / k2[pt_tri]
+    return origin[pt_tri] + u[:, None] * e1[pt_tri] + v[:, None] * e2[pt_tri]
 
 
 def rasterize(vertices: np.ndarray, faces: np.ndarray, config: NavConfig) -> GridMap:

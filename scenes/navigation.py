@@ -208,27 +208,28 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(V, 3) float64 vertices and (F, 3) int64 triangles of a mesh file, in the file's frame.
 
-    ``.ply`` triangle meshes take plyfile's fast path; anything else (or polygons) goes through
-    trimesh. Raises :class:`SceneError` naming the file when it is missing or unreadable.
+    Triangle ``.ply`` files go through :func:`vlm3r.scenes.mesh_io.read_mesh` (plyfile's fast
+    path); other formats, and plys with polygons, through trimesh (which triangulates). Raises
+    :class:`SceneError` naming the file when it is missing, unreadable or has no faces.
     """
+    from vlm3r.scenes.mesh_io import read_mesh as read_ply_mesh
+
     if not path.is_file():
         raise SceneError(path, "missing mesh")
-    try:
-        if path.suffix.lower() == ".ply":
-            from vlm3r.scenes.mesh_io import read_ply
+    faces = None
+    if path.suffix.lower() == ".ply":
+        verts, faces = read_ply_mesh(path)
+    if faces is None:
+        try:
+            import trimesh
 
-            ply = read_ply(path)
-            vx = ply["vertex"]
-            verts = np.stack([np.asarray(vx["x"]), np.asarray(vx["y"]), np.asarray(vx["z"])], axis=1)
-            faces = np.asarray(ply["face"].data["vertex_indices"]) if "face" in ply else np.empty((0, 3))
-            if faces.dtype != object and faces.ndim == 2 and faces.shape[1] == 3:
-                return verts.astype(np.float64), faces.astype(np.int64)
-        import trimesh
-
-        mesh = trimesh.load(str(path), force="mesh", process=False)
-        return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
-    except Exception as exc:
-        raise SceneError(path, f"unreadable mesh ({type(exc).__name__}: {exc})") from exc
+            mesh = trimesh.load(str(path), force="mesh", process=False)
+            verts, faces = np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+        except Exception as exc:
+            raise SceneError(path, f"unreadable mesh ({type(exc).__name__}: {exc})") from exc
+    if len(faces) == 0:
+        raise SceneError(path, "mesh has no faces")
+    return verts, faces
 
 
 def scene_mesh(scene: SceneMetadata) -> tuple[np.ndarray, np.ndarray] | None:

@@ -235,8 +235,10 @@ def test_floor_is_the_lowest_large_horizontal_surface() -> None:
 def test_triangle_lattice_covers_the_triangle() -> None:
     tri = np.array([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     pts = sample_triangles(tri, 0.1)
-    k = 15  # subdivisions: ceil(longest edge sqrt(2) / 0.1)
-    assert len(pts) == (k + 1) * (k + 2) // 2
+    assert len(pts) == 11 * 12 // 2  # legs of 1 m from the right angle, 10 steps each
+    # a long thin strip (a wall seen from above) costs about its area over step^2, not length^2
+    strip = np.array([[[0.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, 0.0, 2.0]]])
+    assert len(sample_triangles(strip, 0.1)) < 201 * 21
     assert np.all(pts[:, 0] + pts[:, 1] <= 1.0 + 1e-9) and np.all(pts >= -1e-12)
     # every point of the triangle is within one step of a lattice point
     probe = np.random.default_rng(0).random((500, 2))
@@ -307,3 +309,15 @@ def test_habitat_frame_conversion_is_a_proper_rotation() -> None:
     np.testing.assert_allclose(to_habitat(np.array([0.0, 0.0, 1.0])), [0.0, 1.0, 0.0])  # up is up
     p = np.random.default_rng(0).normal(size=(5, 3))
     np.testing.assert_allclose(from_habitat(to_habitat(p)), p)
+
+
+def test_habitat_glb_export_is_y_up(tmp_path) -> None:
+    """The .glb handed to habitat-sim holds the mesh in habitat's y-up frame."""
+    from vlm3r.scenes.nav_habitat import export_glb, to_habitat
+
+    v, f = l_corridor(z0=0.7)
+    path = export_glb(v, f, tmp_path / "scene.glb")
+    back = trimesh.load(path, force="mesh", process=False)
+    np.testing.assert_allclose(np.asarray(back.vertices), to_habitat(v), atol=1e-5)
+    assert len(back.faces) == len(f)
+    assert np.asarray(back.vertices)[:, 1].min() == pytest.approx(0.7, abs=1e-5)  # the floor is at y = 0.7

@@ -1,0 +1,269 @@
+"""Benchmark predictions of a trained VLM-3R: ``{"id": ..., "prediction": ...}`` JSON lines for
+``vlm3r-eval score``.
+
+Each question is posed exactly as in training (DESIGN.md section 5, through
+:func:`vlm3r.pipelines.exports.conversation`): numeric tasks open-ended ("Please answer the question
+using a single word or phrase."), the others as multiple choice answered with the letter. Decoding
+is greedy, at most 16 new tokens, stopping at the end-of-turn token; the prediction is the decoded
+text, stripped.
+
+Videos are found like the training data (:func:`vlm3r.model.data.locate_video`) under the
+benchmark's build folder (inferred from the file's location, or ``data_root``). A question whose
+video cannot be read gets an empty prediction (it scores 0) and is counted, so the output has
+exactly one line per benchmark question.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vlm3r.schemas.qa import QARecord
+
+log = logging.getLogger("vlm3r.predict")
+
+
+@dataclass
+class PredictSummary:
+    """Counts and timing of one prediction run."""
+
+    out: str
+    questions: int
+    failed: dict[str, int] = field(default_factory=dict)
+    videos: int = 0
+    seconds: float = 0.0
+
+    @property
+    def questions_per_second(self) -> float:
+        return self.questions / self.seconds if self.seconds > 0 else math.nan
+
+    def line(self) -> str:
+        failed = sum(self.failed.values())
+        why = f" ({', '.join(f'{k} {v}' for k, v in sorted(self.failed.items()))})" if failed else ""
+        return (
+            f"{self.questions} predictions over {self.videos} videos, {failed} without a readable video{why}; "
+            f"{self.seconds:.1f} s ({self.questions_per_second:.2f} questions/s) -> {self.out}"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Benchmark input
+# --------------------------------------------------------------------------------------------------
+
+
+def _record(row: dict[str, Any], where: str) -> QARecord:
+    """A QARecord from a benchmark row (JSONL record or Parquet row; the Parquet table has no task_version)."""
+    import numpy as np
+
+    r = {k: v for k, v in row.items() if k in QARecord.model_fields}
+    for k, v in list(r.items()):
+        if isinstance(v, float) and math.isnan(v):
+            r[k] = None
+        elif isinstance(v, np.ndarray):
+            r[k] = v.tolist()
+    r.setdefault("task_version", 0)
+    if r.get("ground_truth") is None:
+        r["ground_truth"] = ""
+    r.pop("schema_version", None)
+    try:
+        return QARecord.model_validate(r)
+    except ValueError as e:
+        first = str(e).splitlines()
+        raise ValueError(f"{where}: not a benchmark record ({first[0] if first else e})") from None
+
+
+def read_benchmark(path: Path) -> list[QARecord]:
+    """Questions of a ``.parquet`` table, a QA ``.jsonl`` file or a build folder (every ``qa/*/*.jsonl``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such benchmark file or folder")
+    rows: list[tuple[dict, str]] = []
+    if path.suffix == ".parquet":
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a core dependency
+            raise ImportError("reading Parquet needs pandas and pyarrow") from None
+        frame = pd.read_parquet(path)
+        rows = [(row, f"{path} row {k}") for k, row in enumerate(frame.to_dict(orient="records"))]
+    else:
+        from vlm3r.pipelines.scoring import qa_files
+
+        for f in qa_files(path):
+            with open(f, encoding="utf-8") as fh:
+                for n, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            rows.append((json.loads(line), f"{f}:{n}"))
+                        except ValueError:
+                            raise ValueError(f"{f}:{n}: not valid JSON") from None
+    records = [_record(row, where) for row, where in rows]
+    if not records:
+        raise ValueError(f"{path}: the benchmark has no questions")
+    seen: set[str] = set()
+    for r in records:
+        if r.id in seen:
+            raise ValueError(f"{path}: duplicate question id {r.id!r}")
+        seen.add(r.id)
+    return records
+
+
+def benchmark_root(path: Path) -> Path:
+    """The build folder of a benchmark file: the nearest ancestor holding ``scenes/``, else the file's folder."""
+    path = Path(path).resolve()
+    start = path if path.is_dir() else path.parent
+    for d in (start, *start.parents):
+        if (d / "scenes").is_dir():
+            return d
+    return start
+
+
+def question_text(record: QARecord) -> str:
+    """The user turn of a benchmark question, exactly as the training conversations pose it."""
+    from vlm3r.pipelines.exports import conversation
+    from vlm3r.pipelines.scoring import is_numeric_task
+
+    return conversation(record, is_numeric_task(record.question_type))["conversations"][0]["value"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Prediction
+# --------------------------------------------------------------------------------------------------
+
+
+def _device_dtype(device: str | None, dtype: str | None) -> tuple[torch.device, torch.dtype]:
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype is None:
+        dt = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    else:
+        dt = getattr(torch, dtype, None)
+        if not isinstance(dt, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)")
+    return dev, dt
+
+
+def predict(
+    model_dir: Path,
+    benchmark: Path,
+    out: Path,
+    *,
+    data_root: Path | None = None,
+    base_model_dir: Path | None = None,
+    spatial_checkpoint: Path | None = None,
+    feature_cache: Path | None = None,
+    tokenizer: Any = None,
+    batch_size: int = 1,
+    max_new_tokens: int = 16,
+    num_frames: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    limit: int | None = None,
+) -> PredictSummary:
+    """Answer every question of ``benchmark`` with the model saved in ``model_dir``; write ``out``.
+
+    ``base_model_dir`` / ``spatial_checkpoint`` override the paths recorded at training time;
+    ``feature_cache`` (default ``<data root>/features`` when it exists) supplies cached CUT3R tokens.
+    Questions are grouped by video (each video is read and CUT3R-encoded once) and answered
+    ``batch_size`` at a time (left padding).
+    """
+    from .data import SampleError, VideoEncoder, locate_video, spatial_cache_tag
+    from .feature_cache import SpatialFeatureCache
+    from .lora import load_trained, read_saved_config
+    from .train import load_tokenizer
+
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    model_dir = Path(model_dir)
+    cfg, meta = read_saved_config(model_dir)
+    records = read_benchmark(benchmark)[: limit if limit is not None else None]
+    root = Path(data_root) if data_root is not None else benchmark_root(Path(benchmark))
+    dev, dt = _device_dtype(device, dtype)
+    ckpt = spatial_checkpoint if spatial_checkpoint is not None else meta.get("cut3r_checkpoint")
+    model = load_trained(
+        model_dir, base_model_dir=base_model_dir, cut3r_checkpoint=spatial_checkpoint,
+        with_cut3r=True if spatial_checkpoint is not None else None, dtype=dt,
+    ).to(dev)  # fmt: skip
+    tok = tokenizer if tokenizer is not None else load_tokenizer(model_dir, base_model_dir, meta.get("base_model_dir"))
+    cache_dir = Path(feature_cache) if feature_cache is not None else (root / "features" if (root / "features").is_dir() else None)
+    cache = None
+    if cache_dir is not None:
+        cache = SpatialFeatureCache(cache_dir, spatial_cache_tag(cfg, Path(ckpt) if ckpt else None, int(meta.get("seed", 0))))
+    video = VideoEncoder(cfg, num_frames, cache)
+    from .data import ConversationEncoder
+
+    encoder = ConversationEncoder(tok, video.num_frames * cfg.tokens_per_frame)
+    eos = tok.convert_tokens_to_ids(tok.eos_token) if tok.eos_token else None
+    pad = int(tok.pad_token_id if tok.pad_token_id is not None else eos)
+
+    # Group questions by video (first appearance order), keep the benchmark order in the output.
+    groups: dict[Any, list[int]] = {}
+    sources: dict[Any, Any] = {}
+    for k, r in enumerate(records):
+        src = locate_video(root, r.video_path, r.dataset, r.dataset, r.scene_name)
+        key = src.key if src is not None else ("missing", r.video_path, r.dataset, r.scene_name)
+        groups.setdefault(key, []).append(k)
+        sources[key] = src
+    predictions: list[str] = [""] * len(records)
+    failed: Counter = Counter()
+    for key, idx in groups.items():
+        src = sources[key]
+        if src is None:
+            failed["no video"] += len(idx)
+            log.warning("no frames or video for %s (%d questions answered with '')", key[1] or key[3], len(idx))
+            continue
+        try:
+            inputs = video.inputs(src, require_cache=model.spatial_encoder is None)
+        except SampleError as e:
+            failed[e.kind] += len(idx)
+            log.warning("%s (%d questions answered with '')", e, len(idx))
+            continue
+        pixels = inputs.pixel_values_videos.to(dev)
+        with torch.no_grad():
+            if inputs.spatial_tokens is not None:
+                spatial = inputs.spatial_tokens.to(dev)
+            else:
+                spatial = model.spatial_tokens(inputs.cut3r_frames[None].to(dev, dt))[0]
+        for b in range(0, len(idx), batch_size):
+            chunk = idx[b : b + batch_size]
+            prompts = [encoder.prompt(question_text(records[k])) for k in chunk]
+            n = max(len(p) for p in prompts)
+            ids = torch.full((len(chunk), n), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), n), dtype=torch.long)
+            for i, p in enumerate(prompts):
+                ids[i, n - len(p) :] = torch.tensor(p)
+                mask[i, n - len(p) :] = 1
+            new = model.generate(
+                ids.to(dev),
+                pixels[None].expand(len(chunk), *pixels.shape),
+                spatial_tokens=spatial[None].expand(len(chunk), *spatial.shape),
+                attention_mask=mask.to(dev),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=eos,
+                pad_token_id=pad,
+            )
+            for i, k in enumerate(chunk):
+                predictions[k] = tok.decode(new[i], skip_special_tokens=True).strip()
+    write_predictions(out, [(r.id, p) for r, p in zip(records, predictions)])
+    return PredictSummary(str(out), len(records), dict(failed), sum(1 for s in sources.values() if s), time.perf_counter() - t0)
+
+
+def write_predictions(path: Path, rows: Sequence[tuple[str, str]]) -> None:
+    """``{"id", "prediction"}`` JSON lines, written under a temporary name and renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rid, pred in rows:
+            fh.write(json.dumps({"id": rid, "prediction": pred}, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
