@@ -7,18 +7,19 @@ Everything is metres in the z-up world. The build (:func:`rasterize`):
    area-weighted), refined to the area-weighted median height of the triangles in that bin. One
    floor per scene (indoor scans are single-storey).
 2. **floor cells**: cells touched by near-horizontal triangles within ``max_climb`` of the floor,
-   closed morphologically (1-2 cell holes of scanned floors filled).
+   closed morphologically (holes of scanned floors up to about 0.2 m across filled).
 3. **obstacle cells**: cells touched by any geometry between ``max_climb`` and ``agent_height``
-   above the floor (triangles are sampled on a barycentric lattice finer than half a cell, so thin
-   walls leave no gaps).
+   above the floor (triangles are sampled on a lattice with steps of at most one cell; a cell a
+   surface only clips may be missed, and the erosion of step 4, at least two cells, seals it).
 4. **free cells**: floor cells farther than ``agent_radius`` from every non-floor or obstacle cell
    (exact Euclidean distance transform), i.e. where the agent's centre may stand.
 
-Shortest paths run Dijkstra (``scipy.sparse.csgraph``) on the 8-connected graph of free cells
-(diagonal steps only when both orthogonal neighbours are free, so paths never cut a blocked corner),
-then the cell chain is simplified by line of sight: from each waypoint, the farthest later cell that
-a straight free segment reaches becomes the next waypoint. Islands are connected components of the
-same graph, so ``reachable`` agrees with ``shortest_path`` exactly.
+Shortest paths: an end in straight free sight of the start gets the straight segment (exactly the
+shortest path). Otherwise Dijkstra (``scipy.sparse.csgraph``) runs on the 8-connected graph of free
+cells (diagonal steps only when both orthogonal neighbours are free, so paths never cut a blocked
+corner), then the cell chain is simplified by line of sight ("string pulling"): from each waypoint,
+the last chain point before straight sight breaks becomes the next waypoint. Islands are connected
+components of the same graph, so ``reachable`` agrees with ``shortest_path`` exactly.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, config: NavConfig) -> Gri
     step = SAMPLE_STEP_CELLS * cell
     floor = np.zeros((h, w), dtype=bool)
     floor[cells_of(sample_triangles(floor_tri, step))] = True
-    closing = max(1, int(round(0.1 / cell)))
+    closing = max(1, int(round(0.1 / cell)))  # 3x3 closings: fills holes up to ~2 * 0.1 m
     floor = ndimage.binary_closing(floor, structure=np.ones((3, 3), bool), iterations=closing) | floor
     floor[:pad, :] = floor[-pad:, :] = False
     floor[:, :pad] = floor[:, -pad:] = False

@@ -45,27 +45,8 @@ def scannet_root(tmp_path_factory):
     return root, scenes
 
 
-def meta_scene(boxes, scene_id: str = "s0", room_size: float = 20.0, dataset: str = "test"):
-    """A frameless scene graph from ``[(category, centroid, extent, yaw_deg), ...]`` (metres, z-up);
-    instance ids follow list order and counts are derived from the list."""
-    from collections import Counter
-
-    import numpy as np
-
-    from vlm3r.schemas.scene import ObjectInstance, OrientedBox, SceneMetadata
-
-    objects = []
-    for i, (category, centroid, extent, yaw) in enumerate(boxes):
-        t = np.radians(yaw)
-        rot = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
-        box = OrientedBox.from_arrays(np.asarray(centroid, float), np.asarray(extent, float), rot)
-        objects.append(ObjectInstance(instance_id=i, category=category, raw_label=category, box=box))
-    return SceneMetadata(
-        scene_id=scene_id, dataset=dataset, room_size=room_size, room_center=[0, 0, 1],
-        object_counts=dict(Counter(c for c, *_ in boxes)), objects=objects,
-    )
-
-
 @pytest.fixture
 def make_meta_scene():
+    from factories import meta_scene
+
     return meta_scene

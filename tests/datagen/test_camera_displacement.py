@@ -5,39 +5,8 @@ import pytest
 
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.camera_displacement import QUESTION, CameraDisplacement, frame_pairs
-from vlm3r.scenes.synthetic import look_rotation
-from vlm3r.schemas.scene import (
-    Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata, VisibleInstance,
-)
 
-
-def pose(center, yaw_deg=0.0, pitch_deg=0.0):
-    m = np.eye(4)
-    m[:3, :3] = look_rotation(np.radians([yaw_deg]), np.radians([pitch_deg]))[0]
-    m[:3, 3] = center
-    return m
-
-
-def make_scene(boxes=()):
-    """boxes: (instance_id, category, centroid, axes_lengths[, rotation])."""
-    objs = [ObjectInstance(instance_id=b[0], category=b[1], raw_label=b[1],
-                           box=OrientedBox.from_arrays(b[2], b[3], b[4] if len(b) > 4 else np.eye(3)))
-            for b in boxes]
-    counts = {}
-    for o in objs:
-        counts[o.category] = counts.get(o.category, 0) + 1
-    return SceneMetadata(scene_id="s0", dataset="test", room_size=20.0, room_center=[0, 0, 1],
-                         object_counts=counts, objects=objs)
-
-
-def make_frames(frame_ids, poses, visible):
-    frames = [Frame(frame_id=f, timestamp_s=f / 30, camera_to_world=np.asarray(p).tolist(),
-                    visible=[VisibleInstance(instance_id=i, bbox_2d=[0, 0, 1, 1], pixel_count=50) for i in vis])
-              for f, p, vis in zip(frame_ids, poses, visible)]
-    return FrameMetadata(scene_id="s0", dataset="test",
-                         intrinsics=Intrinsics(fx=100, fy=100, cx=80, cy=60, width=160, height=120),
-                         fps=30, num_stream_frames=1000, num_valid_frames=1000,
-                         visibility_source="instance_masks", frames=frames)
+from factories import make_frames, make_scene, pose
 
 
 def generate(frames, seed=0, task=None):
