@@ -69,7 +69,7 @@ SIMPLIFY_TOLERANCE_M = 0.25
 MAX_TURNS = 3
 POOL_POINTS = 400
 ENDS_PER_START = 16
-STARTS_PER_QUESTION = 12
+STARTS_PER_QUESTION = 8
 STRAIGHT_SHARE = 0.2
 """At most this share of a scene's questions (rounded up) come from straight routes."""
 
@@ -170,12 +170,15 @@ def cumulative_length(points: np.ndarray) -> np.ndarray:
 class Route:
     """A navigator path and its route vertices (metres, z-up world).
 
-    path: (K, 3) the navigator's waypoints; vertices: (M, 3) the Douglas-Peucker subset (start,
-    bends, end); changes_deg: (M,) signed heading change at each vertex (0 at the ends).
+    path: (K, 3) the navigator's waypoints; vertices: (M, 3) points of the path (the Douglas-Peucker
+    subset: start, bends, end; plus a midpoint for straight routes); arclength: (M,) distance along
+    the path from its start to each vertex; changes_deg: (M,) signed heading change at each vertex
+    between the route segments (0 at the ends).
     """
 
     path: np.ndarray
     vertices: np.ndarray
+    arclength: np.ndarray
     changes_deg: np.ndarray
 
     @classmethod
@@ -185,12 +188,14 @@ class Route:
         p = p[np.concatenate([[True], step > 1e-6])]
         if len(p) < 2:
             p = np.vstack([p, p])
-        vertices = p[simplify_indices(p[:, :2], SIMPLIFY_TOLERANCE_M)]
-        return cls(path=p, vertices=vertices, changes_deg=vertex_changes(vertices))
+        keep = simplify_indices(p[:, :2], SIMPLIFY_TOLERANCE_M)
+        vertices = p[keep]
+        return cls(path=p, vertices=vertices, arclength=cumulative_length(p)[keep], changes_deg=vertex_changes(vertices))
 
     @property
     def length_m(self) -> float:
-        return float(cumulative_length(self.vertices)[-1])
+        """The geodesic length: the navigator's path length."""
+        return float(self.arclength[-1])
 
     @property
     def turns(self) -> np.ndarray:
@@ -198,14 +203,19 @@ class Route:
         return np.flatnonzero(np.abs(self.changes_deg) > TURN_MIN_DEG)
 
     def with_midpoint(self) -> tuple[Route, int]:
-        """This route with a vertex inserted at half its length, and that vertex's index."""
-        cum = cumulative_length(self.vertices)
+        """This route with the path's point at half its length inserted as a vertex, and that
+        vertex's index."""
+        cum = cumulative_length(self.path)
         half = cum[-1] / 2
-        k = int(np.searchsorted(cum, half, side="right"))  # the midpoint lies on segment k-1 -> k
+        k = min(int(np.searchsorted(cum, half, side="right")), len(cum) - 1)  # on path segment k-1 -> k
         t = (half - cum[k - 1]) / max(cum[k] - cum[k - 1], 1e-12)
-        mid = self.vertices[k - 1] + t * (self.vertices[k] - self.vertices[k - 1])
-        verts = np.vstack([self.vertices[:k], mid, self.vertices[k:]])
-        return Route(self.path, verts, vertex_changes(verts)), k
+        mid = self.path[k - 1] + t * (self.path[k] - self.path[k - 1])
+        at = int(np.searchsorted(self.arclength, half, side="right"))
+        if half - self.arclength[at - 1] < 1e-6:  # a vertex is already there
+            return self, at - 1
+        verts = np.vstack([self.vertices[:at], mid, self.vertices[at:]])
+        arc = np.concatenate([self.arclength[:at], [half], self.arclength[at:]])
+        return Route(self.path, verts, arc, vertex_changes(verts)), at
 
 
 # Route predicates: True = the route may be used.
@@ -232,10 +242,10 @@ def straight_legs(route: Route) -> bool:
 
 
 def long_legs(route: Route) -> bool:
-    """Every leg between consecutive anchors (start, turns, end) is at least ``MIN_LEG_M`` long."""
-    cum = cumulative_length(route.vertices)
+    """Every leg between consecutive anchors (start, turns, end) is at least ``MIN_LEG_M`` long
+    along the path."""
     bounds = [0, *route.turns.tolist(), len(route.vertices) - 1]
-    return bool(np.all(np.diff(cum[bounds]) >= MIN_LEG_M))
+    return bool(np.all(np.diff(route.arclength[bounds]) >= MIN_LEG_M))
 
 
 ROUTE_CHECKS: tuple[tuple[str, Callable[[Route], bool]], ...] = (
@@ -478,7 +488,12 @@ def plan_routes(
         if len(drafts) >= max_questions:
             break
         s = int(rng.integers(len(pool)))
-        others = np.flatnonzero(label != label[s])
+        # other landmarks, at least MIN_GEODESIC_M away in a straight line (geodesic >= straight)
+        far = np.linalg.norm(pool[:, :2] - pool[s, :2], axis=1) >= MIN_GEODESIC_M
+        others = np.flatnonzero((label != label[s]) & far)
+        if len(others) == 0:
+            stats["no_far_end"] += 1
+            continue
         ends = others[rng.choice(len(others), size=min(ENDS_PER_START, len(others)), replace=False)]
         for path in navigator.shortest_paths(pool[s], list(pool[ends])):
             if path is None:

@@ -253,6 +253,26 @@ def resolve_deepspeed(value: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
+def supervised_window(batch: dict[str, Any]) -> dict[str, Any]:
+    """Ask the LM for logits only from the position before the batch's first supervised label on.
+
+    The loss needs logits only where the next token is labelled; the prompt (with thousands of
+    video tokens) needs none. Passing ``logits_to_keep`` = the window length and the labels of that
+    window gives the same loss as full logits (the shift by one stays inside the window) without the
+    (B, L, vocab) logits tensor: 152,064 x 6,800 floats per paper-sized sample.
+    """
+    from .data import IGNORE_INDEX
+
+    labels = batch.get("labels")
+    if labels is None or "logits_to_keep" in batch:
+        return batch
+    supervised = (labels != IGNORE_INDEX).any(dim=0).nonzero()
+    if len(supervised) == 0:
+        return batch
+    start = max(int(supervised[0]) - 1, 0)
+    return {**batch, "labels": labels[:, start:], "logits_to_keep": labels.shape[1] - start}
+
+
 def _trainer_class() -> type:
     from transformers import Trainer
 
@@ -268,7 +288,7 @@ def _trainer_class() -> type:
             self._tokenizer = tokenizer
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            inputs = resolve_spatial(self.accelerator.unwrap_model(model), inputs)
+            inputs = supervised_window(resolve_spatial(self.accelerator.unwrap_model(model), inputs))
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
         def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
@@ -306,6 +326,7 @@ def training_arguments(config: TrainConfig, settings: TrainPreset, bf16: bool) -
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
         bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
         logging_steps=settings.logging_steps,
         logging_first_step=True,
         save_strategy="steps",

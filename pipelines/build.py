@@ -202,33 +202,49 @@ def load_scene_graph(out: Path, dataset: str, scene_id: str) -> tuple[SceneMetad
     return scene, frames
 
 
-def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
-    """Run the task generators over the built scenes and write every export (see pipelines.exports).
-
-    Scenes are read one at a time (tasks inner), so memory holds drafts, not scene graphs. Returns a
-    summary per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
-    """
+def selected_tasks(config: BuildConfig) -> list:
+    """Fresh task instances for this build, with the configured per-scene caps applied."""
     tasks = TASKS.select(config.tasks)
     for task in tasks:
         if task.name in config.caps:
             task.max_per_scene = config.caps[task.name]
+    return tasks
+
+
+def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig) -> tuple[SceneRef, dict]:
+    """Every selected task's drafts for one built scene: {task: (drafts, seconds)}. Runs anywhere
+    (executor work unit): it reads the scene graph from ``out`` and depends on nothing else."""
+    scene, frames = load_scene_graph(out, dataset, scene_id)
+    ref = SceneRef(scene.dataset, scene.scene_id, scene.video_path)
+    result = {}
+    for task in selected_tasks(config):
+        if task.needs_frames and frames is None:
+            continue
+        t0 = time.perf_counter()
+        rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
+        result[task.name] = (task.generate(scene, frames, rng), time.perf_counter() - t0)
+    return ref, result
+
+
+def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
+    """Run the task generators over the built scenes (per scene, on the build's executor) and write
+    every export (see pipelines.exports). Memory holds drafts, not scene graphs. Returns a summary
+    per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
+    """
+    tasks = selected_tasks(config)
     drafts: dict[str, list] = {t.name: [] for t in tasks}
     seconds: dict[str, float] = {t.name: 0.0 for t in tasks}
     refs, eval_list = [], vsibench_eval_scenes() if config.exclude_eval_scenes else frozenset()
     eval_scenes = set()
-    for sid in sorted(scene_ids):
-        scene, frames = load_scene_graph(out, dataset, sid)
-        ref = SceneRef(scene.dataset, scene.scene_id, scene.video_path)
+    work = partial(scene_drafts, out=out, dataset=dataset, config=config)
+    executor = make_executor(config.executor, config.workers, config.ray_address)
+    for ref, per_task in executor.map_unordered(work, sorted(scene_ids)):
         refs.append(ref)
-        if (scene.dataset, scene.scene_id) in eval_list:
-            eval_scenes.add(scene.scene_id)
-        for task in tasks:
-            if task.needs_frames and frames is None:
-                continue
-            t0 = time.perf_counter()
-            rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
-            drafts[task.name].append((ref, task.generate(scene, frames, rng)))
-            seconds[task.name] += time.perf_counter() - t0
+        if (ref.dataset, ref.scene_id) in eval_list:
+            eval_scenes.add(ref.scene_id)
+        for name, (task_drafts, dt) in per_task.items():
+            drafts[name].append((ref, task_drafts))
+            seconds[name] += dt
     official = read_split_lists(config.split_lists) if config.split_lists else None
     splits = assign_splits(dataset, [r.scene_id for r in refs], config.adapter.seed, official, config.val_fraction)
     train_scenes = {sid for sid, split in splits.items() if split == "train" and sid not in eval_scenes}

@@ -217,6 +217,7 @@ class GridNavigator(Navigator):
         self._graph, self._index = grid_graph(grid.free, grid.cell)
         _, self._labels = connected_components(self._graph, directed=False)
         self._free_cells = np.argwhere(grid.free)  # (N, 2) rows, cols in node order
+        self._free_flat = grid.free.ravel()
         _, nearest = ndimage.distance_transform_edt(~grid.free, return_indices=True)
         self._nearest = nearest  # (2, H, W): the nearest free cell of every cell
 
@@ -318,19 +319,19 @@ class GridNavigator(Navigator):
     # -- line of sight ---------------------------------------------------------------------------
 
     def visible(self, a: np.ndarray, bs: np.ndarray) -> np.ndarray:
-        """For one xy point ``a`` (2,) and many ``bs`` (M, 2): whether every sample of the segment
-        a-b (spacing ``LOS_STEP_CELLS`` cells) lies in a free cell. Returns (M,) bool."""
+        """For one xy point ``a`` (2,) and many ``bs`` (M, 2), all on the grid: whether every
+        sample of the segment a-b (spacing ``LOS_STEP_CELLS`` cells) lies in a free cell; (M,) bool.
+        Segments between points on the grid stay on it (it is convex), so indices are only capped
+        against rounding at its upper edge."""
         g = self.grid
         h, w = g.free.shape
-        d = bs - a[None, :]
-        n = np.maximum(1, np.ceil(np.linalg.norm(d, axis=1) / (LOS_STEP_CELLS * g.cell))).astype(np.int64)
-        t = np.arange(int(n.max()) + 1)[None, :] / n[:, None]  # (M, S); t > 1 is clamped to b
-        pts = a[None, None, :] + np.minimum(t, 1.0)[:, :, None] * d[:, None, :]
-        ij = np.floor((pts - g.origin_xy) / g.cell).astype(np.int64)
-        inside = (ij[..., 0] >= 0) & (ij[..., 0] < w) & (ij[..., 1] >= 0) & (ij[..., 1] < h)
-        ok = np.zeros(inside.shape, dtype=bool)
-        ok[inside] = g.free[ij[..., 1][inside], ij[..., 0][inside]]
-        return ok.all(axis=1)
+        d = (bs - a[None, :]) / g.cell
+        n = np.maximum(1, np.ceil(np.sqrt((d * d).sum(axis=1)) / LOS_STEP_CELLS)).astype(np.int64)
+        t = np.minimum(np.arange(int(n.max()) + 1)[None, :] / n[:, None], 1.0)  # (M, S); t > 1 repeats b
+        a_c = (a - g.origin_xy) / g.cell
+        ix = np.minimum((a_c[0] + t * d[:, :1]).astype(np.int64), w - 1)  # >= 0: truncation = floor
+        iy = np.minimum((a_c[1] + t * d[:, 1:]).astype(np.int64), h - 1)
+        return self._free_flat[iy * w + ix].all(axis=1)
 
     def _simplify(self, pts: np.ndarray) -> np.ndarray:
         """Line-of-sight simplification ("string pulling") of an (N, 2) chain of points whose

@@ -40,30 +40,36 @@ def from_habitat(points: np.ndarray) -> np.ndarray:
 def export_glb(vertices: np.ndarray, faces: np.ndarray, path: Path) -> Path:
     """Write a z-up mesh as y-up binary glTF at ``path``.
 
-    With pyassimp installed, the y-up mesh goes through assimp's ``glb2`` exporter (the one
-    habitat's own tools use); otherwise trimesh writes the .glb.
+    With pyassimp importable, the y-up mesh goes through assimp's ``glb2`` exporter (as habitat's
+    own conversion tools do); without it, or when assimp fails, trimesh writes the .glb.
     """
     import trimesh
 
     mesh = trimesh.Trimesh(vertices=to_habitat(vertices), faces=faces, process=False)
     try:
-        import pyassimp  # noqa: F401
-    except Exception:  # not installed, or its native library is missing
-        mesh.export(str(path), file_type="glb")
-        return path
-    import pyassimp
+        import pyassimp
 
-    ply = path.with_suffix(".ply")
-    mesh.export(str(ply), file_type="ply")
-    scene = pyassimp.load(str(ply))
-    try:
-        pyassimp.export(scene, str(path), file_type="glb2")
-    finally:
-        pyassimp.release(scene)
+        ply = path.with_suffix(".ply")
+        mesh.export(str(ply), file_type="ply")
+        loaded = pyassimp.load(str(ply))
+        if hasattr(loaded, "__enter__"):  # pyassimp >= 4.1: a context manager that releases the scene
+            with loaded as scene:
+                pyassimp.export(scene, str(path), file_type="glb2")
+        else:
+            try:
+                pyassimp.export(loaded, str(path), file_type="glb2")
+            finally:
+                pyassimp.release(loaded)
+        if path.is_file() and path.stat().st_size > 0:
+            return path
+    except Exception:  # not installed, its native library missing, or an old pyassimp without export
+        pass
+    mesh.export(str(path), file_type="glb")
     return path
 
 
-def _vec(p: np.ndarray):  # noqa: ANN202 - a magnum Vector3 / numpy array habitat accepts
+def _vec(p: np.ndarray) -> np.ndarray:
+    """(3,) float32, the form habitat-sim's bindings accept for a ``magnum.Vector3``."""
     return np.asarray(p, dtype=np.float32)
 
 
@@ -84,8 +90,10 @@ class HabitatNavigator(Navigator):
 
     @staticmethod
     def available() -> bool:
+        import importlib
+
         try:
-            import habitat_sim  # noqa: F401
+            importlib.import_module("habitat_sim")
         except Exception:
             return False
         return True

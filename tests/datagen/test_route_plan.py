@@ -84,6 +84,19 @@ def test_corner_waypoints_merge_into_one_turn() -> None:
     assert route.changes_deg[route.turns[0]] == pytest.approx(90.0, abs=3.0)
 
 
+def test_straight_route_midpoint_lies_on_the_path() -> None:
+    """A straight route (a small wiggle dropped by the simplification) gets its MID vertex at half
+    the path length, on the path itself."""
+    path = np.array([[0.0, 0.0, 0], [2.0, 0.1, 0], [4.0, 0.0, 0]])
+    route = Route.from_path(path)
+    assert len(route.vertices) == 2 and len(route.turns) == 0
+    mid_route, k = route.with_midpoint()
+    half = 2 * np.hypot(2.0, 0.1) / 2
+    assert k == 1 and mid_route.arclength[k] == pytest.approx(half)
+    np.testing.assert_allclose(mid_route.vertices[k], [2.0, 0.1, 0.0], atol=1e-9)
+    assert mid_route.length_m == pytest.approx(route.length_m)
+
+
 def test_route_predicates() -> None:
     assert not unambiguous_bends(Route.from_path(polyline((0, 3), (33, 3))))  # near the 30 degree edge
     assert not unambiguous_bends(Route.from_path(polyline((0, 3), (140, 3))))  # near the 135 degree edge
@@ -169,7 +182,7 @@ def check_question(question: str, answer: str, choices, extra: dict, scene) -> N
     assert len(set(names)) == len(names)
     way = np.array(extra["waypoints"])
     assert anchors[0]["vertex"] == 0 and anchors[-1]["vertex"] == len(way) - 1
-    length = np.linalg.norm(np.diff(way[:, :2], axis=0), axis=1).sum()
+    length = np.linalg.norm(np.diff(np.array(extra["path"])[:, :2], axis=0), axis=1).sum()
     assert length >= 2.0 and extra["geodesic_m"] == pytest.approx(length, abs=1e-2)
     counts = {}
     for o in scene.objects:

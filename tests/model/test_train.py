@@ -149,6 +149,21 @@ def test_feature_cache_precompute_and_train_without_cut3r(demo_build, qwen_token
     assert read_saved_config(tmp_path / "run")[1]["with_cut3r"] is False
 
 
+def test_activation_checkpointing_and_bf16(demo_build, qwen_tokenizer, tmp_path):
+    """The paper preset's memory savers: checkpointing gives the same losses; bf16 autocast keeps
+    frozen weights in bf16 and the trainables (and what is saved) in float32."""
+
+    def run(name: str, **kw) -> list[float]:
+        cfg = TrainConfig(data=[demo_build], output_dir=tmp_path / name, max_steps=3, progress=False, **kw)
+        return [loss for _, loss in train(cfg, tokenizer=qwen_tokenizer).losses]
+
+    plain = run("plain")
+    assert run("ckpt", gradient_checkpointing=True) == plain
+    half = run("bf16", bf16=True)
+    assert half != plain and np.allclose(half, plain, atol=0.02)
+    assert {v.dtype for v in weights(tmp_path / "bf16").values()} == {torch.float32}
+
+
 def test_paper_preset_is_the_papers_recipe(tmp_path):
     config = TrainConfig(data=[tmp_path], output_dir=tmp_path / "run", preset="paper")
     s = config.settings()
