@@ -176,8 +176,11 @@ def bench(
 
 from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
 
+from vlm3r.pipelines.routeplan import routeplan_command  # noqa: E402
+
 data_app.command("stats")(stats_command)
 data_app.command("visualize")(visualize_command)
+data_app.command("routeplan")(routeplan_command)
 
 
 def _not_yet(command: str, issue: str) -> None:
