@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -176,27 +175,28 @@ def bench(
 
 from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
 
+from vlm3r.model.train_cli import features_command  # noqa: E402  (typer + rich only)
 from vlm3r.pipelines.routeplan import routeplan_command  # noqa: E402
 
 data_app.command("stats")(stats_command)
 data_app.command("visualize")(visualize_command)
 data_app.command("routeplan")(routeplan_command)
-
-
-def _not_yet(command: str, issue: str) -> None:
-    print(f"{command}: not implemented yet ({issue}); see the README for what works today.", file=sys.stderr)
-    raise SystemExit(2)
+data_app.command("features")(features_command)
 
 
 def train_main() -> None:
-    """``vlm3r-train``: arrives with the training issue."""
-    _not_yet("vlm3r-train", "training and prediction issue")
+    """``vlm3r-train``: LoRA training of VLM-3R on a build's conversations (model/train_cli.py)."""
+    from vlm3r.model.train_cli import train_app
+
+    train_app()
 
 
 def eval_main() -> None:
-    """``vlm3r-eval``: score predictions, chance and blind baselines (pipelines/eval_cli.py)."""
+    """``vlm3r-eval``: predict with a trained model, score predictions, chance and blind baselines."""
+    from vlm3r.model.train_cli import predict_command
     from vlm3r.pipelines.eval_cli import eval_app
 
+    eval_app.command("predict")(predict_command)
     eval_app()
 
 

@@ -115,6 +115,9 @@ def _sample_from_line(row: Any, root: Path, source: str, task: str, where: str) 
         turns.append((role, str(turn["value"])))
     if not any(r == "assistant" for r, _ in turns):
         raise ValueError(f"{where}: conversation without an assistant ('gpt') turn")
+    first = next(r for r, _ in turns if r != "system")
+    if first != "user":
+        raise ValueError(f"{where}: the conversation must start with a human turn")
     return TrainSample(
         id=str(row.get("id", where)),
         root=root,
@@ -154,7 +157,9 @@ def mix_samples(samples: Sequence[TrainSample], weights: Mapping[str, float], se
     known = {s.source for s in samples}
     unknown = sorted(set(weights) - known)
     if unknown:
-        raise ValueError(f"sampling weights for unknown source(s) {', '.join(unknown)}; sources: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"sampling weights for unknown source(s) {', '.join(unknown)}; sources: {', '.join(sorted(known))}"
+        )
     for name, w in weights.items():
         if not (w >= 0 and math.isfinite(w)):
             raise ValueError(f"sampling weight of {name} must be a finite number >= 0, got {w}")
@@ -317,7 +322,9 @@ class FrameReader:
                 with Image.open(path) as im:
                     images.append(np.asarray(im.convert("RGB")))
             except (OSError, ValueError) as e:
-                raise SampleError("missing frames", f"{path}: missing or unreadable frame ({type(e).__name__})") from None
+                raise SampleError(
+                    "missing frames", f"{path}: missing or unreadable frame ({type(e).__name__})"
+                ) from None
         return LoadedFrames(_stack(images, source), tuple(listed[int(p)][0] for p in pos), source)
 
 
@@ -374,7 +381,9 @@ class ConversationEncoder:
     Labels are the ids on the assistant turns (text + end-of-turn token), -100 elsewhere.
     """
 
-    def __init__(self, tokenizer: "PreTrainedTokenizerBase", num_video_tokens: int, video_token: str = "<video>") -> None:
+    def __init__(
+        self, tokenizer: "PreTrainedTokenizerBase", num_video_tokens: int, video_token: str = "<video>"
+    ) -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the tokenizer has no chat template (use vlm3r.model.tokenizer.load_qwen2_tokenizer)")
         self.tokenizer = tokenizer
@@ -464,7 +473,9 @@ class VideoEncoder:
     """Frames of a video -> :class:`VideoInputs` for one model configuration (shared by training,
     prediction and feature precomputation, so that all three see identical frames)."""
 
-    def __init__(self, cfg: "ModelConfig", num_frames: int | None = None, cache: "SpatialFeatureCache | None" = None) -> None:
+    def __init__(
+        self, cfg: "ModelConfig", num_frames: int | None = None, cache: "SpatialFeatureCache | None" = None
+    ) -> None:
         self.cfg = cfg
         self.num_frames = num_frames or cfg.num_frames
         self.reader = FrameReader(self.num_frames)
@@ -561,7 +572,7 @@ class ShardDataset:
         if self.max_length is not None and len(ids) > self.max_length:
             ids, labels = ids[: self.max_length], labels[: self.max_length]
             if sum(1 for i in ids if i == self.encoder.video_token_id) != self.encoder.num_video_tokens or all(
-                l == IGNORE_INDEX for l in labels
+                lab == IGNORE_INDEX for lab in labels
             ):
                 raise SampleError("too long", f"{sample.id}: longer than max_length {self.max_length} tokens")
         video = self.video.inputs(source, self.require_cache)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from vlm3r.schemas.qa import QARecord
 
 log = logging.getLogger("vlm3r.predict")
@@ -71,6 +70,8 @@ def _record(row: dict[str, Any], where: str) -> QARecord:
             r[k] = None
         elif isinstance(v, np.ndarray):
             r[k] = v.tolist()
+    if r.get("id") is not None:
+        r["id"] = str(r["id"])  # the original VSI-Bench tables number their questions
     r.setdefault("task_version", 0)
     if r.get("ground_truth") is None:
         r["ground_truth"] = ""
@@ -151,6 +152,63 @@ def _device_dtype(device: str | None, dtype: str | None) -> tuple[torch.device, 
     return dev, dt
 
 
+class Answerer:
+    """Greedy answers of a loaded VLM-3R to questions about one video at a time.
+
+    ``model``: a :class:`~vlm3r.model.vlm.VLM3R` on ``device``; ``video``: the frame/feature reader;
+    ``encoder``: the prompt encoder (the training chat template)."""
+
+    def __init__(self, model: Any, tokenizer: Any, video: Any, encoder: Any, max_new_tokens: int = 16) -> None:
+        self.model, self.tok, self.video, self.encoder = model, tokenizer, video, encoder
+        self.max_new_tokens = max_new_tokens
+        self.eos = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
+        self.pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos)
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+
+    def video_inputs(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """SigLIP pixels (T, 3, S, S) and CUT3R tokens (T, 1 + P, D) of a video (cached or encoded once)."""
+        inputs = self.video.inputs(source, require_cache=self.model.spatial_encoder is None)
+        pixels = inputs.pixel_values_videos.to(self.device)
+        if inputs.spatial_tokens is not None:
+            return pixels, inputs.spatial_tokens.to(self.device)
+        with torch.no_grad():
+            return pixels, self.model.spatial_tokens(inputs.cut3r_frames[None].to(self.device, self.dtype))[0]
+
+    def answer(self, questions: Sequence[str], pixels: torch.Tensor, spatial: torch.Tensor) -> list[str]:
+        """Answers to user turns ``questions`` about one video, in one left-padded batch."""
+        prompts = [self.encoder.prompt(q) for q in questions]
+        b, n = len(prompts), max(len(p) for p in prompts)
+        ids = torch.full((b, n), self.pad, dtype=torch.long)
+        mask = torch.zeros((b, n), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, n - len(p) :] = torch.tensor(p)
+            mask[i, n - len(p) :] = 1
+        new = self.model.generate(
+            ids.to(self.device),
+            pixels[None].expand(b, *pixels.shape),
+            spatial_tokens=spatial[None].expand(b, *spatial.shape),
+            attention_mask=mask.to(self.device),
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            eos_token_id=self.eos,
+            pad_token_id=self.pad,
+        )
+        return [self.tok.decode(row, skip_special_tokens=True).strip() for row in new]
+
+
+def group_by_video(records: Sequence[QARecord], root: Path) -> dict[Any, tuple[Any, list[int]]]:
+    """Question indices per video (first-appearance order): key -> (VideoSource or None, indices)."""
+    from .data import locate_video
+
+    groups: dict[Any, tuple[Any, list[int]]] = {}
+    for k, r in enumerate(records):
+        src = locate_video(root, r.video_path, r.dataset, r.dataset, r.scene_name)
+        key = src.key if src is not None else ("missing", r.video_path or f"{r.dataset}/{r.scene_name}")
+        groups.setdefault(key, (src, []))[1].append(k)
+    return groups
+
+
 def predict(
     model_dir: Path,
     benchmark: Path,
@@ -173,9 +231,9 @@ def predict(
     ``base_model_dir`` / ``spatial_checkpoint`` override the paths recorded at training time;
     ``feature_cache`` (default ``<data root>/features`` when it exists) supplies cached CUT3R tokens.
     Questions are grouped by video (each video is read and CUT3R-encoded once) and answered
-    ``batch_size`` at a time (left padding).
+    ``batch_size`` at a time (left padding); the output keeps the benchmark's order.
     """
-    from .data import SampleError, VideoEncoder, locate_video, spatial_cache_tag
+    from .data import ConversationEncoder, SampleError, VideoEncoder, spatial_cache_tag
     from .feature_cache import SpatialFeatureCache
     from .lora import load_trained, read_saved_config
     from .train import load_tokenizer
@@ -185,77 +243,44 @@ def predict(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model_dir = Path(model_dir)
     cfg, meta = read_saved_config(model_dir)
-    records = read_benchmark(benchmark)[: limit if limit is not None else None]
+    records = read_benchmark(benchmark)[:limit]
     root = Path(data_root) if data_root is not None else benchmark_root(Path(benchmark))
     dev, dt = _device_dtype(device, dtype)
-    ckpt = spatial_checkpoint if spatial_checkpoint is not None else meta.get("cut3r_checkpoint")
-    model = load_trained(
-        model_dir, base_model_dir=base_model_dir, cut3r_checkpoint=spatial_checkpoint,
-        with_cut3r=True if spatial_checkpoint is not None else None, dtype=dt,
-    ).to(dev)  # fmt: skip
+    with_cut3r = True if spatial_checkpoint is not None else None  # None: as trained
+    model = load_trained(model_dir, base_model_dir, spatial_checkpoint, with_cut3r=with_cut3r, dtype=dt).to(dev)
     tok = tokenizer if tokenizer is not None else load_tokenizer(model_dir, base_model_dir, meta.get("base_model_dir"))
-    cache_dir = Path(feature_cache) if feature_cache is not None else (root / "features" if (root / "features").is_dir() else None)
+    if feature_cache is None and (root / "features").is_dir():
+        feature_cache = root / "features"
     cache = None
-    if cache_dir is not None:
-        cache = SpatialFeatureCache(cache_dir, spatial_cache_tag(cfg, Path(ckpt) if ckpt else None, int(meta.get("seed", 0))))
+    if feature_cache is not None:
+        ckpt = spatial_checkpoint if spatial_checkpoint is not None else meta.get("cut3r_checkpoint")
+        tag = spatial_cache_tag(cfg, Path(ckpt) if ckpt else None, int(meta.get("seed", 0)))
+        cache = SpatialFeatureCache(Path(feature_cache), tag)
     video = VideoEncoder(cfg, num_frames, cache)
-    from .data import ConversationEncoder
+    answerer = Answerer(
+        model, tok, video, ConversationEncoder(tok, video.num_frames * cfg.tokens_per_frame), max_new_tokens
+    )
 
-    encoder = ConversationEncoder(tok, video.num_frames * cfg.tokens_per_frame)
-    eos = tok.convert_tokens_to_ids(tok.eos_token) if tok.eos_token else None
-    pad = int(tok.pad_token_id if tok.pad_token_id is not None else eos)
-
-    # Group questions by video (first appearance order), keep the benchmark order in the output.
-    groups: dict[Any, list[int]] = {}
-    sources: dict[Any, Any] = {}
-    for k, r in enumerate(records):
-        src = locate_video(root, r.video_path, r.dataset, r.dataset, r.scene_name)
-        key = src.key if src is not None else ("missing", r.video_path, r.dataset, r.scene_name)
-        groups.setdefault(key, []).append(k)
-        sources[key] = src
-    predictions: list[str] = [""] * len(records)
+    predictions = [""] * len(records)
     failed: Counter = Counter()
-    for key, idx in groups.items():
-        src = sources[key]
-        if src is None:
-            failed["no video"] += len(idx)
-            log.warning("no frames or video for %s (%d questions answered with '')", key[1] or key[3], len(idx))
-            continue
+    groups = group_by_video(records, root)
+    for key, (src, idx) in groups.items():
         try:
-            inputs = video.inputs(src, require_cache=model.spatial_encoder is None)
+            if src is None:
+                raise SampleError("no video", f"{root / key[1]}: no frames or video on disk")
+            pixels, spatial = answerer.video_inputs(src)
         except SampleError as e:
             failed[e.kind] += len(idx)
             log.warning("%s (%d questions answered with '')", e, len(idx))
             continue
-        pixels = inputs.pixel_values_videos.to(dev)
-        with torch.no_grad():
-            if inputs.spatial_tokens is not None:
-                spatial = inputs.spatial_tokens.to(dev)
-            else:
-                spatial = model.spatial_tokens(inputs.cut3r_frames[None].to(dev, dt))[0]
         for b in range(0, len(idx), batch_size):
             chunk = idx[b : b + batch_size]
-            prompts = [encoder.prompt(question_text(records[k])) for k in chunk]
-            n = max(len(p) for p in prompts)
-            ids = torch.full((len(chunk), n), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), n), dtype=torch.long)
-            for i, p in enumerate(prompts):
-                ids[i, n - len(p) :] = torch.tensor(p)
-                mask[i, n - len(p) :] = 1
-            new = model.generate(
-                ids.to(dev),
-                pixels[None].expand(len(chunk), *pixels.shape),
-                spatial_tokens=spatial[None].expand(len(chunk), *spatial.shape),
-                attention_mask=mask.to(dev),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                eos_token_id=eos,
-                pad_token_id=pad,
-            )
-            for i, k in enumerate(chunk):
-                predictions[k] = tok.decode(new[i], skip_special_tokens=True).strip()
+            answers = answerer.answer([question_text(records[k]) for k in chunk], pixels, spatial)
+            for k, a in zip(chunk, answers):
+                predictions[k] = a
     write_predictions(out, [(r.id, p) for r, p in zip(records, predictions)])
-    return PredictSummary(str(out), len(records), dict(failed), sum(1 for s in sources.values() if s), time.perf_counter() - t0)
+    videos = sum(1 for src, _ in groups.values() if src is not None)
+    return PredictSummary(str(out), len(records), dict(failed), videos, time.perf_counter() - t0)
 
 
 def write_predictions(path: Path, rows: Sequence[tuple[str, str]]) -> None:

@@ -147,7 +147,8 @@ class TrainResult:
             f"steps {self.steps} over {self.samples} samples ({skipped} skipped"
             + (f": {', '.join(f'{k} {v}' for k, v in sorted(self.skipped.items()))})" if skipped else ")"),
             f"loss {first:.4f} (first logged) -> {last:.4f} (last logged), mean {self.train_loss:.4f}",
-            f"{self.samples_per_second:.2f} samples/s, {self.runtime_s:.1f} s, {self.trainable_parameters:,} trainable parameters",
+            f"{self.samples_per_second:.2f} samples/s, {self.runtime_s:.1f} s, "
+            f"{self.trainable_parameters:,} trainable parameters",
             f"saved to {self.output_dir}" + (f" (resumed from {self.resumed_from})" if self.resumed_from else ""),
         ]
 
@@ -173,11 +174,6 @@ def load_tokenizer(*dirs: Path | None) -> Any:
                 tok.chat_template = CHAT_TEMPLATE
             return tok
     return load_qwen2_tokenizer()
-
-
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Detached CPU copies of the parameters that require grad, by name."""
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def load_trainables(model: Any, directory: Path) -> None:
@@ -287,9 +283,13 @@ def _trainer_class() -> type:
             self._save_info = save_info
             self._tokenizer = tokenizer
 
-        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
             inputs = supervised_window(resolve_spatial(self.accelerator.unwrap_model(model), inputs))
-            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
 
         def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
             if self.is_fsdp_enabled:  # pragma: no cover - FSDP gathers a full state dict first
@@ -305,7 +305,9 @@ def _trainer_class() -> type:
             torch.save(self.args, out / "training_args.bin")
 
         def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-            load_trainables(self.accelerator.unwrap_model(model if model is not None else self.model), Path(resume_from_checkpoint))
+            load_trainables(
+                self.accelerator.unwrap_model(model if model is not None else self.model), Path(resume_from_checkpoint)
+            )
 
     return VLM3RTrainer
 
@@ -358,7 +360,13 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
     ``callbacks`` are transformers ``TrainerCallback`` objects."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    from .data import ShardDataset, VideoCollator, mix_samples, read_samples, spatial_cache_tag
+    from .data import (
+        ShardDataset,
+        VideoCollator,
+        mix_samples,
+        read_samples,
+        spatial_cache_tag,
+    )
     from .feature_cache import SpatialFeatureCache
 
     if not config.data:
@@ -378,11 +386,19 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
             raise FileNotFoundError(f"{resume}: no such checkpoint folder")
 
     tok = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_dir, config.base_model_dir)
-    samples = mix_samples(read_samples([Path(d) for d in config.data], config.tasks), config.source_weights, config.seed)
+    samples = mix_samples(
+        read_samples([Path(d) for d in config.data], config.tasks), config.source_weights, config.seed
+    )
     cache_dir = default_feature_cache(config)
-    cache = SpatialFeatureCache(cache_dir, spatial_cache_tag(cfg, config.spatial_checkpoint, config.seed)) if cache_dir else None
+    cache = (
+        SpatialFeatureCache(cache_dir, spatial_cache_tag(cfg, config.spatial_checkpoint, config.seed))
+        if cache_dir
+        else None
+    )
     if config.require_cache and cache is None:
-        raise ValueError("require_cache needs a feature cache (run `vlm3r-data features` first or pass --feature-cache)")
+        raise ValueError(
+            "require_cache needs a feature cache (run `vlm3r-data features` first or pass --feature-cache)"
+        )
     dataset = ShardDataset(samples, tok, cfg, config.num_frames, cache, config.require_cache, config.max_length)
     model = build_model(cfg, config, bf16)
     if settings.gradient_checkpointing:
@@ -396,7 +412,11 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
         train_dataset=dataset,
         data_collator=VideoCollator(pad_token_id=int(tok.pad_token_id)),
         callbacks=list(callbacks),
-        save_info={"base_model_dir": config.base_model_dir, "cut3r_checkpoint": config.spatial_checkpoint, "seed": config.seed},
+        save_info={
+            "base_model_dir": config.base_model_dir,
+            "cut3r_checkpoint": config.spatial_checkpoint,
+            "seed": config.seed,
+        },
         tokenizer=tok,
     )
     t0 = time.perf_counter()

@@ -35,7 +35,8 @@ def test_wheel_holds_only_the_vlm3r_package(tmp_path):
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"vlm3r"}
     for needed in ("vlm3r/cli.py", "vlm3r/datagen/object_counting.py", "vlm3r/scenes/data/categories.json",
-                   "vlm3r/schemas/scene.py", "vlm3r/pipelines/build.py", "vlm3r/model/__init__.py"):
+                   "vlm3r/schemas/scene.py", "vlm3r/pipelines/build.py", "vlm3r/model/__init__.py",
+                   "vlm3r/model/configs/zero2.json", "vlm3r/pipelines/data/vsibench_eval_scenes.json"):
         assert needed in names
     assert not any(n.startswith("vlm3r/tests") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))

@@ -43,7 +43,6 @@ def colour(k: int) -> np.ndarray:
 def make_scene(root: Path, source: str, scene: str, n_frames: int, mp4: bool = True) -> list[int]:
     """A scene folder like a build writes it; returns the stream frame ids (3 * position + 1)."""
     from PIL import Image
-
     from vlm3r.pipelines.video import write_mp4
 
     d = root / "scenes" / source / scene
@@ -52,7 +51,10 @@ def make_scene(root: Path, source: str, scene: str, n_frames: int, mp4: bool = T
     images = [np.broadcast_to(colour(k), (H, W, 3)).copy() for k in range(n_frames)]
     for fid, im in zip(ids, images):
         Image.fromarray(im).save(d / "frames" / f"{fid:06d}.jpg", quality=95)
-    frames = [{"frame_id": fid, "timestamp_s": fid / 30, "color_path": f"scenes/{source}/{scene}/frames/{fid:06d}.jpg"} for fid in ids]
+    frames = [
+        {"frame_id": fid, "timestamp_s": fid / 30, "color_path": f"scenes/{source}/{scene}/frames/{fid:06d}.jpg"}
+        for fid in ids
+    ]
     (d / "frame_metadata.json").write_text(json.dumps({"scene_id": scene, "dataset": source, "frames": frames}))
     if mp4:
         write_mp4(images, d / "video.mp4")
@@ -61,10 +63,16 @@ def make_scene(root: Path, source: str, scene: str, n_frames: int, mp4: bool = T
 
 def conv(sid: str, source: str, scene: str, question: str, answer: str) -> dict:
     return {
-        "id": sid, "video": f"scenes/{source}/{scene}/video.mp4", "dataset": source, "scene_name": scene,
+        "id": sid,
+        "video": f"scenes/{source}/{scene}/video.mp4",
+        "dataset": source,
+        "scene_name": scene,
         "question_type": "object_counting",
-        "conversations": [{"from": "human", "value": f"<image>\nThese are frames of a video.\n{question}"}, {"from": "gpt", "value": answer}],
-    }  # fmt: skip
+        "conversations": [
+            {"from": "human", "value": f"<image>\nThese are frames of a video.\n{question}"},
+            {"from": "gpt", "value": answer},
+        ],
+    }
 
 
 def write_shard(root: Path, task: str, source: str, rows: list[dict]) -> Path:
@@ -78,8 +86,17 @@ def write_shard(root: Path, task: str, source: str, rows: list[dict]) -> Path:
 def build(tmp_path):
     """Two sources: scannet (2 scenes of 8 and 3 frames) and arkit (1 scene of 6 frames, no mp4)."""
     root = tmp_path / "out"
-    ids = {"s1": make_scene(root, "scannet", "s1", 8), "s2": make_scene(root, "scannet", "s2", 3), "a1": make_scene(root, "arkit", "a1", 6, mp4=False)}
-    write_shard(root, "object_counting", "scannet", [conv(f"c{k}", "scannet", s, f"How many chairs {k}?", str(k)) for k, s in enumerate(["s1", "s1", "s2"])])
+    ids = {
+        "s1": make_scene(root, "scannet", "s1", 8),
+        "s2": make_scene(root, "scannet", "s2", 3),
+        "a1": make_scene(root, "arkit", "a1", 6, mp4=False),
+    }
+    write_shard(
+        root,
+        "object_counting",
+        "scannet",
+        [conv(f"c{k}", "scannet", s, f"How many chairs {k}?", str(k)) for k, s in enumerate(["s1", "s1", "s2"])],
+    )
     write_shard(root, "object_counting", "arkit", [conv("a0", "arkit", "a1", "How many beds?", "1")])
     return root, ids
 
@@ -131,9 +148,11 @@ def test_read_samples_and_bad_lines(build):
     root, _ = build
     samples = read_samples([root])
     assert [(s.id, s.source, s.task) for s in samples] == [
-        ("a0", "arkit", "object_counting"), ("c0", "scannet", "object_counting"),
-        ("c1", "scannet", "object_counting"), ("c2", "scannet", "object_counting"),
-    ]  # fmt: skip
+        ("a0", "arkit", "object_counting"),
+        ("c0", "scannet", "object_counting"),
+        ("c1", "scannet", "object_counting"),
+        ("c2", "scannet", "object_counting"),
+    ]
     assert samples[1].turns[1] == ("assistant", "0")
     assert read_samples([root], tasks=["object_counting"]) == samples
     with pytest.raises(FileNotFoundError, match="no shards for task"):
@@ -141,6 +160,12 @@ def test_read_samples_and_bad_lines(build):
     bad = write_shard(root, "object_size_estimation", "scannet", [])
     bad.write_text('{"id": "x", "conversations": []}\n')
     with pytest.raises(ValueError, match=rf"{bad}:1: not a LLaVA conversation"):
+        read_samples([root])
+    bad.write_text(
+        json.dumps({"id": "y", "conversations": [{"from": "gpt", "value": "2"}, {"from": "human", "value": "?"}]})
+        + "\n"
+    )
+    with pytest.raises(ValueError, match=rf"{bad}:1: the conversation must start with a human turn"):
         read_samples([root])
     bad.write_text("{oops\n")
     with pytest.raises(ValueError, match=rf"{bad}:1: not valid JSON"):
@@ -164,8 +189,12 @@ def test_source_weights(build):
 
 def test_chat_template_and_label_mask(qwen_tokenizer):
     enc = ConversationEncoder(qwen_tokenizer, num_video_tokens=6)
-    turns = [("user", "<image>\nThese are frames of a video.\nHow many chairs?"), ("assistant", "3"),
-             ("user", "And tables?"), ("assistant", "two")]  # fmt: skip
+    turns = [
+        ("user", "<image>\nThese are frames of a video.\nHow many chairs?"),
+        ("assistant", "3"),
+        ("user", "And tables?"),
+        ("assistant", "two"),
+    ]
     ids, labels = enc.encode(turns)
     # Independent: render the whole conversation with the template, expand <video>, tokenize at once.
     msgs = [{"role": r, "content": t} for r, t in turns]
@@ -242,9 +271,19 @@ def test_collator_padding_and_mixed_cache(tiny_cfg):
     t, s, c = 2, 4, 3
     n, d = 5, 6
     feats = [
-        {"input_ids": torch.tensor([5, 6, 7]), "labels": torch.tensor([-100, 6, 7]), "pixel_values_videos": torch.zeros(t, 3, s, s), "spatial_tokens": torch.ones(t, n, d, dtype=torch.float16)},
-        {"input_ids": torch.tensor([8, 9]), "labels": torch.tensor([-100, 9]), "pixel_values_videos": torch.ones(t, 3, s, s), "cut3r_frames": torch.full((t, 3, c, c), 0.5)},
-    ]  # fmt: skip
+        {
+            "input_ids": torch.tensor([5, 6, 7]),
+            "labels": torch.tensor([-100, 6, 7]),
+            "pixel_values_videos": torch.zeros(t, 3, s, s),
+            "spatial_tokens": torch.ones(t, n, d, dtype=torch.float16),
+        },
+        {
+            "input_ids": torch.tensor([8, 9]),
+            "labels": torch.tensor([-100, 9]),
+            "pixel_values_videos": torch.ones(t, 3, s, s),
+            "cut3r_frames": torch.full((t, 3, c, c), 0.5),
+        },
+    ]
     batch = VideoCollator(pad_token_id=0)(feats)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 9, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]

@@ -18,9 +18,15 @@ pytest.importorskip("safetensors")
 from safetensors.torch import load_file  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
-
 from vlm3r.model.config import get_config  # noqa: E402
-from vlm3r.model.train import TRAIN_PRESETS, ZERO2_CONFIG, TrainConfig, resolve_deepspeed, train, training_arguments  # noqa: E402
+from vlm3r.model.train import (  # noqa: E402
+    TRAIN_PRESETS,
+    ZERO2_CONFIG,
+    TrainConfig,
+    resolve_deepspeed,
+    train,
+    training_arguments,
+)
 
 TASKS = ("object_counting", "object_size_estimation", "object_rel_direction_easy")
 WEIGHT_FILES = ("adapter_model.safetensors", "non_lora_trainables.safetensors")
@@ -88,7 +94,12 @@ def test_end_to_end_train_predict_score(runs, demo_build, tmp_path):
     assert [s for s, _ in full.losses] == list(range(1, 31)) and all(np.isfinite(losses))
     assert np.mean(losses[-5:]) < np.mean(losses[:5])  # it learns
     saved = Path(full.output_dir)
-    assert {p.name for p in saved.iterdir()} >= {*WEIGHT_FILES, "vlm3r_config.json", "tokenizer.json", "train_summary.json"}
+    assert {p.name for p in saved.iterdir()} >= {
+        *WEIGHT_FILES,
+        "vlm3r_config.json",
+        "tokenizer.json",
+        "train_summary.json",
+    }
     summary = json.loads((saved / "train_summary.json").read_text())
     assert summary["steps"] == 30 and summary["settings"]["learning_rate"] == TRAIN_PRESETS["tiny"].learning_rate
 
@@ -98,7 +109,10 @@ def test_end_to_end_train_predict_score(runs, demo_build, tmp_path):
     assert [row["id"] for row in lines] == [r.id for r in records] and len(lines) == len(records)
     assert all(isinstance(row["prediction"], str) for row in lines) and result.failed == {}
 
-    res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(demo_build), "--predictions", str(pred), "--out", str(tmp_path / "scores")])
+    res = CliRunner().invoke(
+        eval_app,
+        ["score", "--benchmark", str(demo_build), "--predictions", str(pred), "--out", str(tmp_path / "scores")],
+    )
     assert res.exit_code == 0, res.output
     assert "overall" in res.output and "0 without a prediction" in res.output
     with open(tmp_path / "scores" / "results.csv") as fh:
@@ -142,7 +156,14 @@ def test_feature_cache_precompute_and_train_without_cut3r(demo_build, qwen_token
     torch.testing.assert_close(item["spatial_tokens"].float(), live, atol=2e-3, rtol=1e-3)
 
     run = train(
-        TrainConfig(data=[demo_build], output_dir=tmp_path / "run", max_steps=2, feature_cache=cache_dir, require_cache=True, progress=False),
+        TrainConfig(
+            data=[demo_build],
+            output_dir=tmp_path / "run",
+            max_steps=2,
+            feature_cache=cache_dir,
+            require_cache=True,
+            progress=False,
+        ),
         tokenizer=qwen_tokenizer,
     )
     assert run.steps == 2 and run.skipped == {}
@@ -167,13 +188,23 @@ def test_activation_checkpointing_and_bf16(demo_build, qwen_tokenizer, tmp_path)
 def test_paper_preset_is_the_papers_recipe(tmp_path):
     config = TrainConfig(data=[tmp_path], output_dir=tmp_path / "run", preset="paper")
     s = config.settings()
-    assert (s.learning_rate, s.epochs, s.batch_size, s.grad_accum, s.warmup_ratio, s.gradient_checkpointing) == (2e-5, 1.0, 1, 8, 0.03, True)
+    assert (s.learning_rate, s.epochs, s.batch_size, s.grad_accum, s.warmup_ratio, s.gradient_checkpointing) == (
+        2e-5,
+        1.0,
+        1,
+        8,
+        0.03,
+        True,
+    )
     cfg = get_config("paper")
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.num_frames) == (128, 256, 0.05, 32)
     args = training_arguments(config, s, bf16=False)
     assert str(args.lr_scheduler_type.value) == "cosine" and args.get_warmup_steps(1000) == 30
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.num_train_epochs) == (1, 8, 1.0)
-    assert TrainConfig(data=[tmp_path], output_dir=tmp_path, preset="paper", learning_rate=1e-4).settings().learning_rate == 1e-4
+    assert (
+        TrainConfig(data=[tmp_path], output_dir=tmp_path, preset="paper", learning_rate=1e-4).settings().learning_rate
+        == 1e-4
+    )
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         TrainConfig(data=[tmp_path], output_dir=tmp_path, preset="huge").settings()
 
@@ -205,7 +236,10 @@ def test_train_cli(demo_build, qwen_tokenizer, tmp_path):
             "--weight", "scannet=0.5", "--task", "object_counting", "--task", "object_rel_direction_easy"]  # fmt: skip
     res = CliRunner().invoke(train_app, args)
     assert res.exit_code == 0, res.output
-    lines = [(demo_build / "train" / t / "scannet-00000.jsonl").read_text().count("\n") for t in ("object_counting", "object_rel_direction_easy")]
+    lines = [
+        (demo_build / "train" / t / "scannet-00000.jsonl").read_text().count("\n")
+        for t in ("object_counting", "object_rel_direction_easy")
+    ]
     n = round(0.5 * sum(lines))  # weight 0.5: half of the two tasks' conversations
     assert f"steps 2 over {n} samples (0 skipped)" in res.output and (out / "adapter_model.safetensors").is_file()
     bad = CliRunner().invoke(train_app, ["--data", str(tmp_path / "nowhere"), "--output-dir", str(out)])

@@ -228,10 +228,13 @@ def test_cli_unknown_task_is_one_line_error(built, tmp_path):
     assert res.exit_code == 2 and "did you mean object_counting" in res.output
 
 
-def test_eval_entry_point_lists_its_commands():
+def test_entry_points_list_their_commands():
     import subprocess
     import sys
 
     p = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['vlm3r-eval','--help']; from vlm3r.cli import eval_main; eval_main()"],
                        capture_output=True, text=True)
-    assert p.returncode == 0 and "score" in p.stdout and "baseline" in p.stdout
+    assert p.returncode == 0 and "score" in p.stdout and "baseline" in p.stdout and "predict" in p.stdout
+    p = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['vlm3r-train','--help']; from vlm3r.cli import train_main; train_main()"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "--preset" in p.stdout
