@@ -34,9 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
+from vlm3r.scenes.base import (
+    AdaptedScene,
+    AdapterConfig,
+    SceneError,
+    scene_rng,
+    select_frames,
+)
 from vlm3r.scenes.geometry import room_size_and_center
+from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.scannetpp import (
     category_counts,
     median_intrinsics,
@@ -45,9 +51,14 @@ from vlm3r.scenes.scannetpp import (
     source_category,
     stream_fps,
 )
-from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
-from vlm3r.schemas.scene import Frame, FrameMetadata, ObjectInstance, OrientedBox, SceneMetadata
+from vlm3r.schemas.scene import (
+    Frame,
+    FrameMetadata,
+    ObjectInstance,
+    OrientedBox,
+    SceneMetadata,
+)
 
 SPLITS = ("Training", "Validation")
 SKY_DIRECTIONS = ("Up", "Down", "Left", "Right")

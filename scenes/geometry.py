@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import Delaunay, QhullError
-
 from vlm3r.schemas.scene import OrientedBox
 
 ROOM_SAMPLE_POINTS = 10_000

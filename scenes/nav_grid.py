@@ -31,8 +31,13 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
-
-from vlm3r.scenes.navigation import NavConfig, NavigationError, Navigator, TopDown, check_mesh
+from vlm3r.scenes.navigation import (
+    NavConfig,
+    NavigationError,
+    Navigator,
+    TopDown,
+    check_mesh,
+)
 
 HORIZONTAL_COS = float(np.cos(np.radians(20.0)))
 """A triangle is near-horizontal when |normal . z| exceeds this."""

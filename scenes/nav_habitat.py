@@ -17,8 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from vlm3r.scenes.navigation import NavConfig, NavigationError, Navigator, TopDown, check_mesh
+from vlm3r.scenes.navigation import (
+    NavConfig,
+    NavigationError,
+    Navigator,
+    TopDown,
+    check_mesh,
+)
 
 Z_UP_TO_HABITAT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 """Rotation taking z-up world coordinates to habitat's y-up frame: (x, y, z) -> (x, z, -y)."""

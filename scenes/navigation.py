@@ -26,7 +26,6 @@ from types import MappingProxyType
 from typing import ClassVar
 
 import numpy as np
-
 from vlm3r.scenes.base import SceneError
 from vlm3r.schemas.scene import SceneMetadata
 

@@ -31,14 +31,33 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
-
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
+from vlm3r.scenes.base import (
+    AdaptedScene,
+    AdapterConfig,
+    SceneError,
+    scene_rng,
+    select_frames,
+)
 from vlm3r.scenes.categories import category_rules
+from vlm3r.scenes.geometry import (
+    minimal_oriented_box,
+    room_size_and_center,
+    transform_points,
+)
 from vlm3r.scenes.mesh_io import read_mesh, read_ply
-from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center, transform_points
 from vlm3r.scenes.sens import SensError, SensReader
-from vlm3r.scenes.visibility import instance_faces, visible_from_mask, visible_from_projection
-from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, SceneMetadata
+from vlm3r.scenes.visibility import (
+    instance_faces,
+    visible_from_mask,
+    visible_from_projection,
+)
+from vlm3r.schemas.scene import (
+    Frame,
+    FrameMetadata,
+    Intrinsics,
+    ObjectInstance,
+    SceneMetadata,
+)
 
 SCANNET_FPS = 30.0
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+from vlm3r.pipelines.io import atomic_write_bytes as _atomic_write_bytes
 
 from .render import RenderedFrame, SceneRenderer
 from .sens import SensFrame, SensHeader, encode_depth_zlib, encode_jpeg, write_sens
@@ -170,17 +171,6 @@ def _read_tsv_rows(path: Path) -> dict[str, list[str]]:
         cells += [""] * (len(TSV_COLUMNS) - len(cells))
         rows.setdefault(cells[1], cells[: len(TSV_COLUMNS)])
     return rows
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_labels_tsv(root: Path, raw_labels: Iterable[str]) -> Path:
@@ -405,6 +395,26 @@ def _write_stream(scene: SyntheticScene, out: Path, native_color: bool) -> None:
         write_sens(out / f"{sid}.sens", sens_header(scene), frames())
 
 
+@contextmanager
+def atomic_scene_dir(final: Path) -> Iterator[Path]:
+    """A temporary directory beside ``final`` that replaces it when the block completes."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        if final.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.replace(final, trash / "old")
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_scannet_scene(scene: SyntheticScene, root: Path, *, native_color: bool = False) -> Path:
     """Write ``scene`` under ``root/scans/<scene_id>/`` in the ScanNet raw layout and merge its raw
     labels into ``root/scannetv2-labels.combined.tsv``. Returns the scene directory.
@@ -414,26 +424,12 @@ def write_scannet_scene(scene: SyntheticScene, root: Path, *, native_color: bool
     ``native_color``.
     """
     root = Path(root)
-    scans = root / "scans"
-    scans.mkdir(parents=True, exist_ok=True)
-    final = scans / scene.scene_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".{scene.scene_id}.", suffix=".tmp", dir=scans))
-    try:
+    final = root / "scans" / scene.scene_id
+    with atomic_scene_dir(final) as tmp:
         _write_plys(scene, tmp)
         _write_segs_and_aggregation(scene, tmp)
         _write_info_txt(scene, tmp)
         _write_stream(scene, tmp, native_color)
         labels = [scene.group_label(g) for g in range(int(scene.vertex_object.max()) + 1)]
         write_labels_tsv(root, labels)
-        os.chmod(tmp, 0o755)
-        if final.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{scene.scene_id}.", suffix=".old", dir=scans))
-            os.replace(final, trash / "old")
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

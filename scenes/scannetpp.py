@@ -42,13 +42,25 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError, scene_rng, select_frames
+from vlm3r.scenes.base import (
+    AdaptedScene,
+    AdapterConfig,
+    SceneError,
+    scene_rng,
+    select_frames,
+)
 from vlm3r.scenes.categories import category_rules
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
 from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
-from vlm3r.schemas.scene import Frame, FrameMetadata, Intrinsics, ObjectInstance, OrientedBox, SceneMetadata
+from vlm3r.schemas.scene import (
+    Frame,
+    FrameMetadata,
+    Intrinsics,
+    ObjectInstance,
+    OrientedBox,
+    SceneMetadata,
+)
 
 SCANNETPP_FPS = 60.0
 _FRAME_KEY = re.compile(r"^frame_(\d+)$")

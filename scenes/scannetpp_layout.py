@@ -22,18 +22,13 @@ deterministic for the same scene and options.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from .scannet_layout import rendered_frames
+from .scannet_layout import atomic_scene_dir, rendered_frames
 from .sens import encode_jpeg
 from .synthetic import SyntheticScene
 
@@ -63,26 +58,6 @@ def write_mesh_ply(path: Path, vertices: np.ndarray, faces: np.ndarray, colors: 
     face["vertex_indices"] = faces
     face_el = PlyElement.describe(face, "face", len_types={"vertex_indices": "u1"}, val_types={"vertex_indices": "i4"})
     PlyData([PlyElement.describe(vert, "vertex"), face_el], text=False, byte_order="<").write(str(path))
-
-
-@contextmanager
-def atomic_scene_dir(final: Path) -> Iterator[Path]:
-    """A temporary directory beside ``final`` that replaces it when the block completes."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if final.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-            os.replace(final, trash / "old")
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _group_label(scene: SyntheticScene, gid: int) -> str:
@@ -188,7 +163,6 @@ class _VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         import av
-
         from vlm3r.pipelines.video import rgb_to_yuv420
 
         frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(np.ascontiguousarray(rgb)), format="yuv420p")

@@ -12,7 +12,6 @@ from collections.abc import Collection
 
 import numpy as np
 from scipy import ndimage
-
 from vlm3r.schemas.scene import VisibleInstance
 
 

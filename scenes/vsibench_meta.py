@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError
 from vlm3r.schemas.vsibench_meta import scene_from_meta
 
