@@ -127,3 +127,28 @@ def test_face_area_counts_a_sparse_surface_seen_up_close():
     assert with_faces[0].bbox_2d[:2] == [0, 0] and with_faces[0].bbox_2d[2:] == [47, 34]
     hidden = np.full((48, 64), 0.5)  # everything in front of the surface: nothing survives
     assert visible_from_projection(pts, inst, np.eye(4), k, hidden, 1, faces=faces) == []
+
+
+VSTI_TASKS = ("camera_obj_abs_dist", "camera_obj_rel_dist_v1", "obj_obj_relative_pos_lr", "camera_displacement",
+              "camera_movement_direction")
+
+
+def test_vsti_tasks_ask_questions_in_every_layout_with_the_same_camera_answers(three):
+    """The five VSTI-Bench families produce questions on every source; the camera-only answers,
+    which depend on poses alone, agree across the three layouts."""
+    from vlm3r.datagen import TASKS
+    from vlm3r.scenes.base import scene_rng
+
+    camera_answers = {}
+    for name, a in adapted_items(three):
+        for task_name in VSTI_TASKS:
+            task = TASKS.get(task_name)
+            drafts = task.generate(a.scene, a.frames, scene_rng(0, task_name, "x", SID))
+            assert drafts, (name, task_name)
+            if task_name == "camera_displacement":
+                camera_answers[name] = sorted((d.frame_ids, d.answer) for d in drafts)
+    assert camera_answers["scannet"] == camera_answers["scannetpp"] == camera_answers["arkitscenes"]
+
+
+def adapted_items(three):
+    return three[1].items()
