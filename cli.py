@@ -37,9 +37,15 @@ def build(
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
 ) -> None:
     """Adapt every scene, then generate QA. Re-running skips finished scenes."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from vlm3r.pipelines.build import BuildConfig, build as run_build
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from vlm3r.pipelines.build import BuildConfig
+    from vlm3r.pipelines.build import build as run_build
     from vlm3r.scenes.base import AdapterConfig
     from vlm3r.scenes.registry import make_adapter
 
@@ -134,6 +140,7 @@ def bench(
     real_size: Annotated[bool, typer.Option(help="time the adapter on demo scenes and one scan of real ScanNet size")] = False,
     cache: Annotated[Optional[Path], typer.Option(help="where the synthetic scans are cached")] = None,
     meta: Annotated[Optional[Path], typer.Option(help="time the metadata tasks on this VSI-Bench meta-info file")] = None,
+    layout: Annotated[Optional[list[str]], typer.Option(help="--real-size: raw layouts to time (repeatable)")] = None,
 ) -> None:
     """Throughput per stage of a demo build and its peak memory (default); the adapter alone
     (--real-size); or the metadata-only task generators on a meta-info file (--meta)."""
@@ -165,17 +172,16 @@ def bench(
         print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         return
 
-    table = Table(title="ScanNet adapter, one process")
+    table = Table(title="adapters, one process (video encoding excluded)")
     for col in ("scan set", "scenes", "vertices (max)", "stream frames (max)", "s/scene (mean)", "s/scene (max)"):
         table.add_column(col, justify="right")
-    for label, row in bench_adapter(scenes, real_size, cache).items():
+    for label, row in bench_adapter(scenes, real_size, cache, tuple(layout or ("scannet",))).items():
         table.add_row(label, *(str(v) for v in row))
     Console().print(table)
 
 
-from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
-
 from vlm3r.model.train_cli import features_command  # noqa: E402  (typer + rich only)
+from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
 from vlm3r.pipelines.routeplan import routeplan_command  # noqa: E402
 
 data_app.command("stats")(stats_command)

@@ -7,52 +7,53 @@ import time
 from pathlib import Path
 
 from vlm3r.pipelines.demo import default_cache, ensure_demo_dataset
-from vlm3r.scenes.base import AdapterConfig
+from vlm3r.scenes.base import AdapterConfig, SceneAdapter
 from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.scannet import ScanNetAdapter
-from vlm3r.scenes.sens import SensReader
 
 
-def time_adapter(root: Path, dataset: str) -> list[tuple[str, int, int, float]]:
+def time_adapter(adapter: SceneAdapter) -> list[tuple[str, int, int, float]]:
     """(scene, mesh vertices, stream frames, seconds of ``load``) per scene, one process.
 
-    ``load`` is the whole adapter (mesh, boxes, room, .sens, 32 frames decoded, visibility); writing
+    ``load`` is the whole adapter (mesh, boxes, room, stream, 32 frames decoded, visibility); writing
     the outputs and video encoding are not timed.
     """
-    adapter = ScanNetAdapter(root, dataset=dataset)
     rows = []
     for sid in adapter.list_scenes():
         t0 = time.perf_counter()
-        adapter.load(sid, AdapterConfig())
+        adapted = adapter.load(sid, AdapterConfig())
         dt = time.perf_counter() - t0
-        d = adapter.scans / sid
-        n_vertices = len(read_mesh(d / f"{sid}_vh_clean_2.ply")[0])
-        with SensReader(d / f"{sid}.sens") as r:
-            n_frames = r.num_frames
-        rows.append((sid, n_vertices, n_frames, dt))
+        scene = adapted.scene
+        n_vertices = len(read_mesh(Path(scene.source_root) / scene.mesh_file)[0])
+        rows.append((sid, n_vertices, adapted.frames.num_stream_frames, dt))
     return rows
 
 
-def bench_adapter(n_scenes: int, real_size: bool, cache: Path | None) -> dict[str, tuple]:
+def bench_adapter(n_scenes: int, real_size: bool, cache: Path | None, layouts: tuple[str, ...] = ("scannet",)) -> dict[str, tuple]:
+    """Adapter seconds per scene on the demo scenes (and one real-size scan) of each raw layout."""
+    from vlm3r.pipelines.demo import demo_adapter
+
     cache = cache or default_cache()
     out: dict[str, tuple] = {}
-    sets = [("demo", ensure_demo_dataset(n_scenes, cache_dir=cache))]
-    if real_size:
-        from vlm3r.scenes.synthetic import SyntheticConfig
+    for layout in layouts:
+        sets = [(f"{layout} demo", ensure_demo_dataset(n_scenes, cache_dir=cache, layout=layout, workers=2))]
+        if real_size:
+            from vlm3r.scenes.synthetic import SyntheticConfig
 
-        sets.append(
-            ("real-size", ensure_demo_dataset(1, seed=1, cache_dir=cache / "real-size", config=SyntheticConfig.real_scan_size()))
-        )
-    for label, root in sets:
-        rows = time_adapter(root, label)
-        secs = [r[3] for r in rows]
-        out[label] = (
-            len(rows),
-            max(r[1] for r in rows),
-            max(r[2] for r in rows),
-            f"{sum(secs) / len(secs):.2f}",
-            f"{max(secs):.2f}",
-        )
+            root = ensure_demo_dataset(
+                1, seed=1, cache_dir=cache / "real-size", config=SyntheticConfig.real_scan_size(), layout=layout
+            )
+            sets.append((f"{layout} real-size", root))
+        for label, root in sets:
+            rows = time_adapter(demo_adapter(root, layout))
+            secs = [r[3] for r in rows]
+            out[label] = (
+                len(rows),
+                max(r[1] for r in rows),
+                max(r[2] for r in rows),
+                f"{sum(secs) / len(secs):.2f}",
+                f"{max(secs):.2f}",
+            )
     return out
 
 
