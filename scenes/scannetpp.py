@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from vlm3r.scenes.base import (
@@ -451,18 +452,26 @@ class DepthBin:
         return {k: out[k] for k in frame_ids}
 
     # single-stream variant ---------------------------------------------------------------------
-    def _inflate(self) -> Iterator[bytes]:
-        """The decompressed single stream in pieces of at most 8 MiB."""
+    def _scan_stream(self) -> tuple[int, list[_InflatePoint]]:
+        """One inflate pass over the whole stream: its inflated length, and resumable points every
+        ``SNAPSHOT_BYTES`` of output (so reading the sampled frames afterwards inflates only short
+        stretches instead of the stream a second time)."""
         d = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+        points = [_InflatePoint(0, d.copy(), 0)]
+        produced, next_point = 0, SNAPSHOT_BYTES
         try:
             with open(self.path, "rb") as f:
-                while not d.eof and (chunk := d.unconsumed_tail or f.read(_CHUNK)):
-                    yield d.decompress(chunk, 8 * _CHUNK)
-            yield d.flush()
+                while not d.eof and (chunk := f.read(_INPUT_CHUNK)):
+                    produced += len(d.decompress(chunk))  # no output limit: no unconsumed input left
+                    if produced >= next_point and not d.eof:
+                        points.append(_InflatePoint(produced, d.copy(), f.tell()))
+                        next_point = produced + SNAPSHOT_BYTES
+            produced += len(d.flush())
         except zlib.error as exc:
             raise SceneError(self.path, f"neither size-prefixed frames nor one deflate stream ({exc})") from exc
         if not d.eof:
             raise SceneError(self.path, "truncated deflate stream")
+        return produced, points
 
     def _stream_size(self, total: int) -> tuple[int, int]:
         """(w, h) of the float32 frames of a ``total``-byte stream: one frame per video frame, of the
@@ -478,28 +487,76 @@ class DepthBin:
         raise SceneError(self.path, f"{total} bytes are not {n} float32 depth maps of the colour aspect {self.aspect:.4f}")
 
     def _read_stream(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
-        if self.size is None:  # first pass: the stream length fixes the frame size
-            self.size = self._stream_size(sum(len(b) for b in self._inflate()))
+        if self.size is None:  # the stream length fixes the frame size
+            total, points = self._scan_stream()
+            self.size = self._stream_size(total)
+        else:
+            points = [_InflatePoint(0, zlib.decompressobj(wbits=-zlib.MAX_WBITS), 0)]
         w, h = self.size
         frame_bytes = w * h * 4
-        wanted, last = set(frame_ids), max(frame_ids)
         out: dict[int, np.ndarray] = {}
-        buf = bytearray()
-        k = 0
-        for block in self._inflate():
-            buf += block
-            while len(buf) >= frame_bytes and k <= last:
-                if k in wanted:
-                    out[k] = np.frombuffer(bytes(buf[:frame_bytes]), dtype="<f4").reshape(h, w).copy()
-                del buf[:frame_bytes]
-                k += 1
-            if k > last:
-                break
-        if len(out) < len(wanted):
-            raise SceneError(self.path, f"{k} depth frames of {w}x{h}, frame {last} asked for")
-        for d in out.values():
-            d[~np.isfinite(d)] = 0.0
+        cursor: _InflateCursor | None = None
+        try:
+            for k in sorted(set(frame_ids)):
+                start = k * frame_bytes
+                best = max((p for p in points if p.produced <= start), key=lambda p: p.produced)
+                if cursor is None or cursor.position > start or best.produced > cursor.position:
+                    if cursor is not None:
+                        cursor.close()
+                    cursor = _InflateCursor(self.path, best)
+                data = cursor.read(start, frame_bytes)
+                if data is None:
+                    raise SceneError(self.path, f"depth stream ends before frame {k} ({w}x{h} float32 frames)")
+                d = np.frombuffer(data, dtype="<f4").reshape(h, w).copy()
+                d[~np.isfinite(d)] = 0.0
+                out[k] = d
+        except zlib.error as exc:
+            raise SceneError(self.path, f"corrupt deflate stream ({exc})") from exc
+        finally:
+            if cursor is not None:
+                cursor.close()
         return out
+
+
+SNAPSHOT_BYTES = 32 << 20
+"""Inflated bytes between resumable points of a single-stream depth.bin."""
+_INPUT_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class _InflatePoint:
+    """A place to resume inflating from: output bytes so far, the decompressor state, file offset."""
+
+    produced: int
+    state: Any
+    file_offset: int
+
+
+class _InflateCursor:
+    """Sequential reads of the inflated stream from a resumable point onwards."""
+
+    def __init__(self, path: Path, point: _InflatePoint) -> None:
+        self._d = point.state.copy()
+        self._f = open(path, "rb")
+        self._f.seek(point.file_offset)
+        self._buf = bytearray()
+        self.position = point.produced  # stream offset of self._buf[0]
+
+    def read(self, start: int, n: int) -> bytes | None:
+        """Bytes [start, start + n) of the inflated stream (start >= position), or None past its end."""
+        while self.position + len(self._buf) < start + n:
+            drop = min(max(start - self.position, 0), len(self._buf))
+            del self._buf[:drop]
+            self.position += drop
+            chunk = self._f.read(_INPUT_CHUNK)
+            if not chunk or self._d.eof:
+                return None
+            self._buf += self._d.decompress(chunk)
+        i = start - self.position
+        return bytes(self._buf[i : i + n])
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def read_depth_pngs(depth_dir: Path, frame_ids: list[int]) -> dict[int, np.ndarray]:

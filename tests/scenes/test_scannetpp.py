@@ -174,3 +174,28 @@ def test_lz4_depth_records(written, loaded, tmp_path):
     a = ScanNetPPAdapter(root).load(SID, CFG)  # size inferred from the decoded records
     want = loaded[1][("jpg", "per_frame")].frames.frames
     assert [f.visible for f in a.frames.frames] == [f.visible for f in want]
+
+
+def test_single_stream_depth_reads_frames_through_resume_points(tmp_path, monkeypatch):
+    """Frames read after the one-pass scan (resuming from decompressor snapshots) equal the frames of
+    a plain full inflate, whichever snapshot they resume from."""
+    from vlm3r.scenes import scannetpp
+
+    rng = np.random.default_rng(0)
+    n, w, h = 40, 16, 12
+    frames = rng.uniform(0.5, 4.0, size=(n, h, w)).astype("<f4")
+    frames[3, 0, 0] = np.nan
+    comp = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    path = tmp_path / "depth.bin"
+    path.write_bytes(comp.compress(frames.tobytes()) + comp.flush())
+    monkeypatch.setattr(scannetpp, "SNAPSHOT_BYTES", 3 * w * h * 4 + 7)  # many points, not frame-aligned
+    monkeypatch.setattr(scannetpp, "_INPUT_CHUNK", 97)
+    depth = scannetpp.DepthBin(path, num_frames=n, aspect=w / h, depth_size=None)
+    wanted = [0, 3, 4, 17, 18, 39]
+    got = depth.read(wanted)
+    assert depth.size == (w, h)
+    want = np.nan_to_num(frames, nan=0.0)
+    for k in wanted:
+        np.testing.assert_array_equal(got[k], want[k])
+    with pytest.raises(scannetpp.SceneError, match="ends before frame 40"):
+        scannetpp.DepthBin(path, num_frames=n, aspect=w / h, depth_size=(w, h)).read([40])
