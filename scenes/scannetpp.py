@@ -35,7 +35,6 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
