@@ -45,6 +45,7 @@ def build(
         TimeElapsedColumn,
     )
     from vlm3r.pipelines.build import BuildConfig
+    from vlm3r.pipelines.eval_cli import guard
     from vlm3r.pipelines.build import build as run_build
     from vlm3r.scenes.base import AdapterConfig
     from vlm3r.scenes.registry import make_adapter
@@ -78,7 +79,7 @@ def build(
         benchmark=benchmark,
         write_video=video,
     )
-    try:
+    def run():  # noqa: ANN202
         with Progress(
             TextColumn("[bold]adapt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
             console=console,
@@ -90,10 +91,9 @@ def build(
                 if res.status != "ok":
                     progress.console.print(f"[yellow]skipped[/] {res.scene_id}: {res.reason}")
 
-            summary = run_build(adapter, config, scenes, on_result=on_result, on_start=lambda n: progress.update(bar, total=n))
-    except (FileNotFoundError, KeyError) as exc:
-        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}")
-        raise typer.Exit(2) from exc
+            return run_build(adapter, config, scenes, on_result=on_result, on_start=lambda n: progress.update(bar, total=n))
+
+    summary = guard(run)
     for sid, reason in summary.skipped.items():
         console.print(f"[yellow]skipped[/] {sid}: {reason}")
     import json

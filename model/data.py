@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vlm3r.pipelines.io import read_jsonl
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedTokenizerBase
@@ -136,15 +138,8 @@ def read_samples(roots: Sequence[Path], tasks: Sequence[str] | None = None) -> l
     for root in roots:
         root = Path(root)
         for task, source, path in shard_files(root, tasks):
-            with open(path, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        raise ValueError(f"{path}:{n}: not valid JSON") from None
-                    samples.append(_sample_from_line(row, root, source, task, f"{path}:{n}"))
+            for row, where in read_jsonl(path):
+                samples.append(_sample_from_line(row, root, source, task, where))
     if not samples:
         raise ValueError(f"no training conversations in {', '.join(str(r) for r in roots)}")
     return samples

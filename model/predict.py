@@ -99,14 +99,10 @@ def read_benchmark(path: Path) -> list[QARecord]:
     else:
         from vlm3r.pipelines.scoring import qa_files
 
+        from vlm3r.pipelines.io import read_jsonl
+
         for f in qa_files(path):
-            with open(f, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            rows.append((json.loads(line), f"{f}:{n}"))
-                        except ValueError:
-                            raise ValueError(f"{f}:{n}: not valid JSON") from None
+            rows += read_jsonl(f)
     records = [_record(row, where) for row, where in rows]
     if not records:
         raise ValueError(f"{path}: the benchmark has no questions")

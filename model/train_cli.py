@@ -9,29 +9,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-T = TypeVar("T")
+from vlm3r.pipelines.eval_cli import guard
+
 _err = Console(stderr=True)
-_BAD_INPUT = (FileNotFoundError, ValueError, KeyError, ImportError)
 
 train_app = typer.Typer(
     add_completion=False, help="Train VLM-3R (LoRA + fusion + projector) on the shards of `vlm3r-data build` outputs."
 )
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run ``fn``; bad input becomes a one-line red error and exit status 2."""
-    try:
-        return fn()
-    except _BAD_INPUT as exc:
-        _err.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
 
 
 def _weights(values: Optional[list[str]]) -> dict[str, float]:
@@ -134,7 +124,7 @@ def train(
         workers=workers,
         progress=progress,
     )
-    result = _guard(lambda: run_train(config))
+    result = guard(lambda: run_train(config))
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -168,7 +158,7 @@ def predict_command(
     """Answer a benchmark with a trained VLM-3R (greedy, 16 new tokens); output feeds `vlm3r-eval score`."""
     from .predict import predict
 
-    summary = _guard(
+    summary = guard(
         lambda: predict(
             model,
             benchmark,
@@ -216,7 +206,7 @@ def features_command(
         TextColumn("[bold]CUT3R"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=_err
     ) as bar:
         task = bar.add_task("", total=None)
-        summary = _guard(
+        summary = guard(
             lambda: precompute_features(
                 data,
                 spatial_checkpoint,

@@ -24,7 +24,7 @@ T = TypeVar("T")
 _BAD_INPUT = (FileNotFoundError, ValueError, KeyError, ImportError)
 
 
-def _guard(fn: Callable[[], T]) -> T:
+def guard(fn: Callable[[], T]) -> T:
     """Run ``fn``; bad input becomes a one-line red error and exit status 2."""
     try:
         return fn()
@@ -90,8 +90,8 @@ def score(
     if parser not in PARSERS:
         raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--parser")
     _check_merge(merge)
-    items = _guard(lambda: load_benchmark(benchmark))
-    preds = _guard(lambda: load_predictions(predictions))
+    items = guard(lambda: load_benchmark(benchmark))
+    preds = guard(lambda: load_predictions(predictions))
     report, scores = evaluate(items, preds, parser, merge)  # type: ignore[arg-type]
     Console().print(results_table({"score": report}, f"{predictions.name} on {benchmark.name}"))
     print(_counts_line(report))
@@ -121,12 +121,12 @@ def baseline(
     for k in kinds:
         if k not in BASELINES:
             raise typer.BadParameter(f"{k!r}: choose from {', '.join(BASELINES)}", param_hint="--kind")
-    items = _guard(lambda: load_benchmark(benchmark))
+    items = guard(lambda: load_benchmark(benchmark))
     if train is not None:
-        train_items, test_items = _guard(lambda: load_benchmark(train)), items
+        train_items, test_items = guard(lambda: load_benchmark(train)), items
         where = f"fit on {train.name}, scored on {benchmark.name}"
     elif split and split_by == "records":
-        train_items, test_items = _guard(lambda: split_by_record(items))
+        train_items, test_items = guard(lambda: split_by_record(items))
         where = f"records' split field: fit on {len(train_items)} train questions, scored on {len(test_items)} others"
     elif split:
         if split_by != "scenes":
@@ -141,7 +141,7 @@ def baseline(
     reports = {}
     notes: dict[str, dict[str, str]] = {}
     for k in kinds:
-        run = _guard(lambda k=k: run_baseline(k, train_items, test_items, seed))  # type: ignore[misc]
+        run = guard(lambda k=k: run_baseline(k, train_items, test_items, seed))  # type: ignore[misc]
         report, scores = evaluate(test_items, PredictionSet(run.predictions), merge=merge)  # type: ignore[arg-type]
         report.notes = run.notes
         reports[k], notes[k] = report, run.notes
@@ -167,7 +167,7 @@ def stats_command(
     """Per task counts, letter and answer distributions; per dataset scenes, objects and frames."""
     from vlm3r.pipelines.stats import build_stats
 
-    st = _guard(lambda: build_stats(out))
+    st = guard(lambda: build_stats(out))
     con = Console()
     table = Table(title=f"questions per task in {out}")
     table.add_column("task", no_wrap=True)
@@ -244,5 +244,5 @@ def visualize_command(
             written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))
         return written
 
-    for p in _guard(run):
+    for p in guard(run):
         print(p)

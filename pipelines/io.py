@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,18 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def model_json(model: BaseModel) -> bytes:
     """Deterministic JSON of a pydantic model (field order = declaration order)."""
     return (model.model_dump_json(indent=1) + "\n").encode("utf-8")
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[Any, str]]:
+    """(parsed line, "path:line") for every non-blank line of a JSONL file; a line that is not JSON
+    raises ValueError naming the file and line."""
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line), f"{path}:{n}"
+                except ValueError:
+                    raise ValueError(f"{path}:{n}: not valid JSON") from None
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

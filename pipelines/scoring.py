@@ -37,6 +37,8 @@ from typing import Literal
 
 import numpy as np
 
+from vlm3r.pipelines.io import read_jsonl
+
 from vlm3r.schemas.qa import MC_LETTERS, QARecord
 
 # --------------------------------------------------------------------------------------------------
@@ -236,14 +238,7 @@ def load_benchmark(path: Path) -> list[BenchItem]:
     else:
         items = []
         for f in qa_files(path):
-            with open(f, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except ValueError:
-                            raise ValueError(f"{f}:{n}: not valid JSON") from None
-                        items.append(item_from_record(row, f"{f}:{n}"))
+            items += [item_from_record(row, where) for row, where in read_jsonl(f)]
     dup = [i for i, c in Counter(it.id for it in items).items() if c > 1]
     if dup:
         raise ValueError(f"{path}: {len(dup)} duplicate question ids in the benchmark, e.g. {dup[0]!r}")
@@ -283,22 +278,15 @@ def load_predictions(path: Path) -> PredictionSet:
         raise FileNotFoundError(f"{path}: no such predictions file")
     preds: dict[str, str] = {}
     dups: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise ValueError(f"{path}:{n}: not valid JSON") from None
-            if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
-                raise ValueError(f"{path}:{n}: a prediction line needs 'id' and 'prediction'")
-            rid = str(row["id"])
-            if rid in preds:
-                dups.append(rid)
-                continue
-            p = row["prediction"]
-            preds[rid] = "" if p is None else str(p)
+    for row, where in read_jsonl(path):
+        if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
+            raise ValueError(f"{where}: a prediction line needs 'id' and 'prediction'")
+        rid = str(row["id"])
+        if rid in preds:
+            dups.append(rid)
+            continue
+        p = row["prediction"]
+        preds[rid] = "" if p is None else str(p)
     return PredictionSet(preds, dups)
 
 
