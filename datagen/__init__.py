@@ -1,4 +1,5 @@
-"""Task generators. Importing this package registers every task in ``TASKS``."""
+"""Task generators (one file per task), their registry, geometry and choices; navigation/ backends.
+May import schemas only. Importing this package registers every task in ``TASKS``."""
 
 from vlm3r.datagen import object_counting  # noqa: F401  (registers the task)
 from vlm3r.datagen import object_size_estimation  # noqa: F401

@@ -8,7 +8,7 @@ import numpy as np
 
 from vlm3r.datagen.base import Draft, Task
 from vlm3r.datagen.choices import balanced_positions, lettered_options
-from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.seeding import stable_hash
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import SceneMetadata
 

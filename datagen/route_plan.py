@@ -4,7 +4,7 @@ Everything is metres in the z-up world, headings in the xy plane seen from above
 
 1. **Routes.** Navigable points are sampled with the rng; those within ``REACH_M`` of a
    unique-category object (distance in xy to the object's box footprint) are route ends. A path from
-   the navigator (:mod:`vlm3r.scenes.navigation`) is reduced by Douglas-Peucker
+   the navigator (:mod:`vlm3r.datagen.navigation`) is reduced by Douglas-Peucker
    (``SIMPLIFY_TOLERANCE_M``, so the two or three waypoints that round one obstacle corner become
    one vertex) to its *route vertices*.
 2. **Turns.** The signed heading change at a vertex is the angle from the incoming to the outgoing
@@ -48,7 +48,7 @@ from vlm3r.datagen.scene_queries import unique_objects
 from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
 
 if TYPE_CHECKING:  # navigation imports stay lazy for ``import vlm3r.datagen``
-    from vlm3r.scenes.navigation import Navigator
+    from vlm3r.datagen.navigation import Navigator
 
 log = logging.getLogger(__name__)
 
@@ -542,15 +542,14 @@ class RoutePlanning(Task):
     max_per_scene: ClassVar[int] = 5
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:
-        from vlm3r.scenes.base import SceneError
-        from vlm3r.scenes.navigation import NavigationError, build_navigator, scene_mesh
+        from vlm3r.datagen.navigation import NavigationError, build_navigator, scene_mesh
 
         try:
             mesh = scene_mesh(scene)
             if mesh is None:
                 return []
             navigator = build_navigator(*mesh, backend="grid")
-        except (SceneError, NavigationError) as exc:
+        except NavigationError as exc:
             log.warning("route_planning skips %s/%s: %s", scene.dataset, scene.scene_id, exc)
             return []
         drafts, _ = plan_routes(scene, navigator, rng, self.max_per_scene)

@@ -1,4 +1,5 @@
 """The VLM-3R model: CUT3R spatial encoder, spatial-visual-view fusion, LLaVA-Video backbone with LoRA.
+May import schemas only; no command-line code (that is in cli.py).
 
 Modules (torch, transformers and peft are imported only by the modules that need them; install
 them with ``pip install 'vlm3r[model]'``):
@@ -7,10 +8,12 @@ them with ``pip install 'vlm3r[model]'``):
 * :mod:`.cut3r`, :mod:`.cut3r_blocks`, :mod:`.cut3r_heads` - CUT3R and its official-checkpoint loader;
 * :mod:`.fusion` - the fusion block;
 * :mod:`.vlm` - VLM-3R on transformers' LLaVA-OneVision classes;
-* :mod:`.lora` - LoRA, trainability, save/load;
+* :mod:`.lora` - LoRA and trainability;
+* :mod:`.saved` - saving and loading a trained model;
 * :mod:`.feature_cache` - CUT3R token cache;
 * :mod:`.tokenizer` - the Qwen2 tokenizer, offline;
-* :mod:`.bench`, :mod:`.cli` - benchmark and command-line utilities.
+* :mod:`.data`, :mod:`.train`, :mod:`.predict`, :mod:`.features` - data, training, prediction, CUT3R features;
+* :mod:`.bench` - step timing.
 
 Base model: converting LLaVA-Video-7B-Qwen2 to the transformers format
 ----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 One sample = one conversation line ``{"id", "video", "dataset", "scene_name", "question_type",
 "conversations": [{"from": "human", "value": "<image>\\n..."}, {"from": "gpt", "value": ...}, ...]}``
-(see :func:`vlm3r.pipelines.exports.conversation`) turned into model inputs:
+(see :func:`vlm3r.schemas.conversation.conversation`) turned into model inputs:
 
 * frames: ``num_frames`` frames chosen by ``linspace(0, n - 1, num_frames)`` (floored, as LLaVA-Video
   does; frames repeat when a video has fewer than ``num_frames``) over the sampled frames of the
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlm3r.pipelines.io import read_jsonl
+from vlm3r.schemas.io import read_jsonl
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

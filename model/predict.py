@@ -2,7 +2,7 @@
 ``vlm3r-eval score``.
 
 Each question is posed exactly as in training (DESIGN.md section 5, through
-:func:`vlm3r.pipelines.exports.conversation`): numeric tasks open-ended ("Please answer the question
+:func:`vlm3r.schemas.conversation.conversation`): numeric tasks open-ended ("Please answer the question
 using a single word or phrase."), the others as multiple choice answered with the letter. Decoding
 is greedy, at most 16 new tokens, stopping at the end-of-turn token; the prediction is the decoded
 text, stripped.
@@ -97,9 +97,7 @@ def read_benchmark(path: Path) -> list[QARecord]:
         frame = pd.read_parquet(path)
         rows = [(row, f"{path} row {k}") for k, row in enumerate(frame.to_dict(orient="records"))]
     else:
-        from vlm3r.pipelines.scoring import qa_files
-
-        from vlm3r.pipelines.io import read_jsonl
+        from vlm3r.schemas.io import qa_files, read_jsonl
 
         for f in qa_files(path):
             rows += read_jsonl(f)
@@ -126,10 +124,9 @@ def benchmark_root(path: Path) -> Path:
 
 def question_text(record: QARecord) -> str:
     """The user turn of a benchmark question, exactly as the training conversations pose it."""
-    from vlm3r.pipelines.exports import conversation
-    from vlm3r.pipelines.scoring import is_numeric_task
+    from vlm3r.schemas.conversation import conversation
 
-    return conversation(record, is_numeric_task(record.question_type))["conversations"][0]["value"]
+    return conversation(record)["conversations"][0]["value"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +228,7 @@ def predict(
     """
     from .data import ConversationEncoder, SampleError, VideoEncoder, spatial_cache_tag
     from .feature_cache import SpatialFeatureCache
-    from .lora import load_trained, read_saved_config
+    from .saved import load_trained, read_saved_config
     from .train import load_tokenizer
 
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ itself is an optional install).
 
 What is VLM-3R specific lives here: building the model (:func:`vlm3r.model.vlm.build_vlm3r`, LoRA +
 fusion + projector trainable), the data (:mod:`vlm3r.model.data`), saving in the format of
-:func:`vlm3r.model.lora.save_trained` (every checkpoint and the final folder hold only the trainable
+:func:`vlm3r.model.saved.save_trained` (every checkpoint and the final folder hold only the trainable
 weights, plus the tokenizer) and loading those weights back on resume.
 
 Presets (``TRAIN_PRESETS``): ``paper`` - the paper's recipe (lr 2e-5, cosine, warmup 0.03, 1 epoch,
@@ -178,11 +178,11 @@ def load_tokenizer(*dirs: Path | None) -> Any:
 
 def load_trainables(model: Any, directory: Path) -> None:
     """Load the LoRA adapter and the fusion / projector weights saved by
-    :func:`vlm3r.model.lora.save_trained` in ``directory`` into a built ``model`` (in place)."""
+    :func:`vlm3r.model.saved.save_trained` in ``directory`` into a built ``model`` (in place)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from .lora import NON_LORA_FILE
+    from .saved import NON_LORA_FILE
 
     d = Path(directory)
     adapter, extra = d / "adapter_model.safetensors", d / NON_LORA_FILE
@@ -273,7 +273,7 @@ def _trainer_class() -> type:
     from transformers import Trainer
 
     from .data import resolve_spatial
-    from .lora import save_trained
+    from .saved import save_trained
 
     class VLM3RTrainer(Trainer):
         """``Trainer`` that saves / loads VLM-3R's trainables only and encodes uncached CUT3R rows."""

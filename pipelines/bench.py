@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vlm3r.pipelines.demo import default_cache, ensure_demo_dataset
+from vlm3r.scenes.demo.dataset import default_cache, ensure_demo_dataset
 from vlm3r.scenes.base import AdapterConfig, SceneAdapter
 from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.scannet import ScanNetAdapter
@@ -31,14 +31,14 @@ def time_adapter(adapter: SceneAdapter) -> list[tuple[str, int, int, float]]:
 
 def bench_adapter(n_scenes: int, real_size: bool, cache: Path | None, layouts: tuple[str, ...] = ("scannet",)) -> dict[str, tuple]:
     """Adapter seconds per scene on the demo scenes (and one real-size scan) of each raw layout."""
-    from vlm3r.pipelines.demo import demo_adapter
+    from vlm3r.scenes.demo.dataset import demo_adapter
 
     cache = cache or default_cache()
     out: dict[str, tuple] = {}
     for layout in layouts:
         sets = [(f"{layout} demo", ensure_demo_dataset(n_scenes, cache_dir=cache, layout=layout, workers=2))]
         if real_size:
-            from vlm3r.scenes.synthetic import SyntheticConfig
+            from vlm3r.scenes.demo.synthetic import SyntheticConfig
 
             root = ensure_demo_dataset(
                 1, seed=1, cache_dir=cache / "real-size", config=SyntheticConfig.real_scan_size(), layout=layout
@@ -64,7 +64,7 @@ def bench_tasks(meta_path: Path, seed: int = 0) -> list[tuple[str, int, float, f
 
     from vlm3r.datagen import TASKS
     from vlm3r.datagen.records import finalize_records
-    from vlm3r.scenes.base import scene_rng
+    from vlm3r.schemas.seeding import scene_rng
     from vlm3r.scenes.registry import make_adapter
 
     adapter = make_adapter("vsibench-meta", meta_path)
@@ -100,7 +100,7 @@ def bench_build(n_scenes: int, cache: Path | None, tiny: bool = False, workers: 
     import tempfile
 
     from vlm3r.pipelines.build import BuildConfig, build
-    from vlm3r.scenes.synthetic import SyntheticConfig
+    from vlm3r.scenes.demo.synthetic import SyntheticConfig
 
     cache = cache or default_cache()
     config = SyntheticConfig(**TINY_SCENES) if tiny else None

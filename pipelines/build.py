@@ -38,9 +38,10 @@ from vlm3r.datagen.records import SceneRef, finalize_records
 from vlm3r.pipelines.executors import make_executor
 from vlm3r.pipelines.exports import export_task, write_parquet, write_shards
 from vlm3r.pipelines.presets import PRESETS, select_preset
-from vlm3r.pipelines.io import atomic_write_json, model_json, replace_dir
+from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id, scene_rng
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id
+from vlm3r.schemas.seeding import scene_rng
 from vlm3r.schemas.scene import SCHEMA_VERSION, FrameMetadata, SceneMetadata
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def write_scene_outputs(adapted: AdaptedScene, out: Path, source: str, write_vid
     """Write one scene's directory atomically (temporary directory, then rename). ``source`` is the
     adapter's name, which keys every output path (a scene's own ``dataset`` may differ, e.g. the
     ScanNet scenes of a vsibench-meta file)."""
-    from vlm3r.pipelines.video import write_mp4
+    from vlm3r.scenes.video import write_mp4
 
     scene, frames = adapted.scene, adapted.frames
     final = scene_dir(out, source, scene.scene_id)

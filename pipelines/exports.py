@@ -17,38 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vlm3r.pipelines.io import atomic_write_bytes, atomic_write_json
+from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json
+from vlm3r.schemas.conversation import conversation, format_answer
 from vlm3r.schemas.qa import QARecord
 
 QA_SHARD_SIZE = 10_000
-HUMAN_PREFIX = "<image>\nThese are frames of a video.\n"
-NUMERIC_SUFFIX = "Please answer the question using a single word or phrase."
-MC_SUFFIX = "Answer with the option's letter from the given choices directly."
-
-
-def format_answer(value: int | float | str) -> str:
-    return str(value)
-
-
-def conversation(record: QARecord, numeric: bool) -> dict[str, Any]:
-    """One LLaVA-format training sample (DESIGN.md section 5): numeric tasks are asked open-ended,
-    the others as multiple choice answered with the letter."""
-    if numeric or not record.options:
-        human = f"{HUMAN_PREFIX}{record.question}\n{NUMERIC_SUFFIX}"
-        answer = format_answer(record.ground_truth)
-    else:
-        human = f"{HUMAN_PREFIX}{record.question}\nOptions:\n" + "\n".join(record.options) + f"\n{MC_SUFFIX}"
-        answer = record.mc_answer or ""
-    return {
-        "id": record.id,
-        "video": record.video_path,
-        "dataset": record.dataset,
-        "scene_name": record.scene_name,
-        "question_type": record.question_type,
-        "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": answer}],
-    }
-
-
 def write_shards(task_dir: Path, dataset: str, lines: Sequence[bytes]) -> int:
     """Replace ``<dataset>-*.jsonl`` in ``task_dir`` with fixed-size numbered shards; returns shard count."""
     task_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vlm3r.datagen import TASKS
-from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.seeding import stable_hash
 from vlm3r.schemas.qa import QARecord
 
 VSTI_TABLE6 = {

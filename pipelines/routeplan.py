@@ -22,14 +22,13 @@ import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import typer
 
 from vlm3r.datagen.route_plan import RoutePlanning, plan_routes
-from vlm3r.scenes.base import SceneError, scene_rng
-from vlm3r.scenes.navigation import BACKENDS, NavConfig, NavigationError, TopDown, backend_class, build_navigator, scene_mesh
+from vlm3r.schemas.seeding import scene_rng
+from vlm3r.datagen.navigation import NavConfig, NavigationError, TopDown, backend_class, build_navigator, scene_mesh
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import SceneMetadata
 
@@ -90,7 +89,7 @@ def run_routeplan(
     folder holding ``scenes_dir``). A scene without a usable mesh is skipped and reported."""
     from vlm3r.datagen.records import finalize_records
     from vlm3r.pipelines.exports import export_task
-    from vlm3r.pipelines.io import atomic_write_json
+    from vlm3r.schemas.io import atomic_write_json
     from vlm3r.pipelines.splits import assign_splits, vsibench_eval_scenes
 
     t_start = time.perf_counter()
@@ -118,7 +117,7 @@ def run_routeplan(
                     continue
                 t1 = time.perf_counter()
                 navigator = build_navigator(*mesh, backend=backend, config=nav_config)
-            except (SceneError, NavigationError) as exc:
+            except NavigationError as exc:
                 summary.skipped[key] = " ".join(str(exc).split())
                 continue
             t2 = time.perf_counter()
@@ -228,36 +227,3 @@ def route_figure(top: TopDown, scene: SceneMetadata, record: QARecord) -> Figure
     text += f"\nanswer: {record.mc_answer}. {record.ground_truth}   (turns: {extra['turn_angles_deg']} deg)"
     fig.text(0.02, 0.02, text, fontsize=7, va="bottom", ha="left", family="monospace")
     return fig
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line (mounted by cli.py as `vlm3r-data routeplan`)
-# --------------------------------------------------------------------------------------------------
-
-
-def routeplan_command(
-    scenes_dir: Annotated[Path, typer.Option(help="the scenes/ folder of a finished build (OUT/scenes)")],
-    out: Annotated[Optional[Path], typer.Option(help="output folder (default: the folder holding --scenes-dir)")] = None,
-    nav_backend: Annotated[str, typer.Option(help="grid (pip-only, default) or habitat (needs habitat-sim)")] = "grid",
-    per_scene: Annotated[int, typer.Option(min=1, help="at most this many questions per scene")] = RoutePlanning.max_per_scene,
-    png: Annotated[bool, typer.Option("--png", help="also draw a top-down picture per question (routes/)")] = False,
-    seed: Annotated[int, typer.Option(help="global seed (the build's, to reproduce its splits)")] = 0,
-    val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share, as in the build")] = 0.1,
-    agent_radius: Annotated[float, typer.Option(min=0.1, max=0.2, help="agent radius in metres")] = NavConfig().agent_radius,
-) -> None:
-    """Route-planning questions from the scene meshes of a build (DESIGN.md section 6)."""
-    if nav_backend not in BACKENDS:
-        raise typer.BadParameter(f"unknown backend {nav_backend!r}; known: {', '.join(sorted(BACKENDS))}", param_hint="--nav-backend")
-    if not backend_class(nav_backend).available():
-        raise typer.BadParameter(
-            "habitat-sim is not importable: conda install habitat-sim -c conda-forge -c aihabitat", param_hint="--nav-backend"
-        )
-    try:
-        summary = run_routeplan(
-            scenes_dir, out, nav_backend, per_scene, png, seed, val_fraction, NavConfig(agent_radius=agent_radius)
-        )
-    except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--scenes-dir") from exc
-    for key, reason in summary.skipped.items():
-        typer.echo(f"skipped {key}: {reason}", err=True)
-    typer.echo(summary.line(), err=True)

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from vlm3r.scenes.base import scene_rng
+from vlm3r.schemas.seeding import scene_rng
 
 DEFAULT_VAL_FRACTION = 0.1
 

@@ -38,19 +38,15 @@ from vlm3r.scenes.base import (
     AdaptedScene,
     AdapterConfig,
     SceneError,
-    scene_rng,
-    select_frames,
-)
-from vlm3r.scenes.geometry import room_size_and_center
-from vlm3r.scenes.mesh_io import read_mesh
-from vlm3r.scenes.scannetpp import (
-    category_counts,
     median_intrinsics,
-    read_image,
-    read_json,
-    source_category,
+    select_frames,
     stream_fps,
 )
+from vlm3r.schemas.seeding import scene_rng
+from vlm3r.scenes.geometry import room_size_and_center
+from vlm3r.scenes.mesh_io import read_mesh
+from vlm3r.scenes.categories import category_counts, source_category
+from vlm3r.scenes.readers import read_image, read_json
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import (
     Frame,

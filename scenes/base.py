@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
+from vlm3r.schemas.scene import FrameMetadata, Intrinsics, SceneMetadata
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -73,16 +72,6 @@ def check_scene_id(scene_id: str) -> str:
     return scene_id
 
 
-def stable_hash(text: str) -> int:
-    """A process-independent 32-bit hash (Python's ``hash`` is salted per process)."""
-    return zlib.crc32(text.encode("utf-8"))
-
-
-def scene_rng(seed: int, purpose: str, dataset: str, scene_id: str) -> np.random.Generator:
-    """The rng for one (seed, purpose, scene): the same whatever process or order runs it."""
-    return np.random.default_rng([seed, stable_hash(purpose), stable_hash(f"{dataset}/{scene_id}")])
-
-
 def sample_frame_ids(valid_frame_ids: np.ndarray, num_frames: int) -> np.ndarray:
     """``num_frames`` frame ids at ``linspace(0, N-1, num_frames)`` (floored) over the N valid ones;
     all of them when N <= num_frames."""
@@ -124,3 +113,17 @@ def select_frames(valid_frame_ids: np.ndarray, timestamps_s: np.ndarray, config:
     if config.fps_subsample is not None:
         return subsample_by_rate(valid_frame_ids, timestamps_s, config.fps_subsample)
     return sample_frame_ids(valid_frame_ids, config.num_frames)
+
+
+def median_intrinsics(ks: list[np.ndarray], size: tuple[int, int]) -> Intrinsics:
+    """Per-element median of 3x3 intrinsics (ARKit refines them per frame) for images of ``size``."""
+    k = np.median(np.stack(ks), axis=0)
+    return Intrinsics(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], width=size[0], height=size[1])
+
+
+def stream_fps(timestamps_s: np.ndarray, default: float) -> float:
+    """Frame rate (Hz) of a stream from its (N,) timestamps: (N - 1) / duration; ``default`` if unknown."""
+    ts = np.asarray(timestamps_s, dtype=np.float64)
+    if len(ts) < 2 or not np.isfinite(ts).all() or ts[-1] <= ts[0]:
+        return default
+    return float((len(ts) - 1) / (ts[-1] - ts[0]))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from vlm3r.schemas.scene import ObjectInstance
+
 
 @dataclass(frozen=True)
 class CategoryRules:
@@ -44,3 +46,24 @@ def category_rules() -> CategoryRules:
         scannet200=frozenset(data["scannet200_subset"]),
         synonyms={k.lower(): v for k, v in data["synonyms"].items()},
     )
+
+
+@cache
+def _dataset_synonyms() -> dict[str, dict[str, str]]:
+    data = json.loads(resources.files("vlm3r.scenes.data").joinpath("categories.json").read_text("utf-8"))
+    return {src: {k.lower(): v for k, v in syn.items()} for src, syn in data.get("dataset_synonyms", {}).items()}
+
+
+def source_category(source: str, raw_label: str) -> str | None:
+    """Benchmark category of a raw label of ``source`` ("scannetpp", "arkitscenes"): the source's own
+    synonyms first (``scenes/data/categories.json`` ``dataset_synonyms``), then the shared rules."""
+    key = " ".join(raw_label.strip().lower().split())
+    mapped = _dataset_synonyms().get(source, {}).get(key)
+    return category_rules().to_benchmark(mapped, raw_label)
+
+
+def category_counts(objects: list[ObjectInstance]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o.category] = counts.get(o.category, 0) + 1
+    return dict(sorted(counts.items()))

@@ -35,9 +35,9 @@ from vlm3r.scenes.base import (
     AdaptedScene,
     AdapterConfig,
     SceneError,
-    scene_rng,
     select_frames,
 )
+from vlm3r.schemas.seeding import scene_rng
 from vlm3r.scenes.categories import category_rules
 from vlm3r.scenes.geometry import (
     minimal_oriented_box,

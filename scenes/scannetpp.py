@@ -31,13 +31,10 @@ as a cross-check. Visibility: depth-tested projection of the instances' vertices
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zlib
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +43,19 @@ from vlm3r.scenes.base import (
     AdaptedScene,
     AdapterConfig,
     SceneError,
-    scene_rng,
+    median_intrinsics,
     select_frames,
+    stream_fps,
 )
-from vlm3r.scenes.categories import category_rules
+from vlm3r.schemas.seeding import scene_rng
+from vlm3r.scenes.categories import category_counts, source_category
+from vlm3r.scenes.readers import read_image, read_json, resize_rgb, scale_intrinsics_to
 from vlm3r.scenes.geometry import minimal_oriented_box, room_size_and_center
 from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.visibility import instance_faces, visible_from_projection
 from vlm3r.schemas.scene import (
     Frame,
     FrameMetadata,
-    Intrinsics,
     ObjectInstance,
     OrientedBox,
     SceneMetadata,
@@ -65,85 +64,6 @@ from vlm3r.schemas.scene import (
 SCANNETPP_FPS = 60.0
 _FRAME_KEY = re.compile(r"^frame_(\d+)$")
 _CHUNK = 1 << 20
-
-
-# --------------------------------------------------------------------------------------------------
-# Shared by the mobile-scan adapters (ScanNet++, ARKitScenes)
-# --------------------------------------------------------------------------------------------------
-
-
-@cache
-def _dataset_synonyms() -> dict[str, dict[str, str]]:
-    data = json.loads(resources.files("vlm3r.scenes.data").joinpath("categories.json").read_text("utf-8"))
-    return {src: {k.lower(): v for k, v in syn.items()} for src, syn in data.get("dataset_synonyms", {}).items()}
-
-
-def source_category(source: str, raw_label: str) -> str | None:
-    """Benchmark category of a raw label of ``source`` ("scannetpp", "arkitscenes"): the source's own
-    synonyms first (``scenes/data/categories.json`` ``dataset_synonyms``), then the shared rules."""
-    key = " ".join(raw_label.strip().lower().split())
-    mapped = _dataset_synonyms().get(source, {}).get(key)
-    return category_rules().to_benchmark(mapped, raw_label)
-
-
-def read_json(path: Path, what: str = "file") -> object:
-    """Parsed JSON, or SceneError naming the file."""
-    if not path.is_file():
-        raise SceneError(path, f"missing {what}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneError(path, f"invalid JSON ({exc})") from exc
-
-
-def scale_intrinsics_to(k: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
-    """3x3 intrinsics of an image of ``src_size`` (w, h) resized to ``dst_size``; integer pixel
-    coordinates at pixel centres: ``c' = (c + 0.5) * s - 0.5``."""
-    sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
-    out = np.array(k, dtype=np.float64, copy=True)
-    out[0, 0] *= sx
-    out[1, 1] *= sy
-    out[0, 2] = (out[0, 2] + 0.5) * sx - 0.5
-    out[1, 2] = (out[1, 2] + 0.5) * sy - 0.5
-    return out
-
-
-def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 resized bilinearly to ``size`` = (w, h); unchanged when already that size."""
-    from PIL import Image
-
-    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-
-
-def read_image(path: Path, what: str = "image") -> np.ndarray:
-    """An image file as an array ((H, W, 3) uint8 colour or (H, W) integer depth); SceneError if bad."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise SceneError(path, f"missing {what}")
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("RGB", "L", "I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(im)
-            return np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise SceneError(path, f"unreadable {what} ({exc})") from exc
-
-
-def median_intrinsics(ks: list[np.ndarray], size: tuple[int, int]) -> Intrinsics:
-    """Per-element median of 3x3 intrinsics (ARKit refines them per frame) for images of ``size``."""
-    k = np.median(np.stack(ks), axis=0)
-    return Intrinsics(fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], width=size[0], height=size[1])
-
-
-def stream_fps(timestamps_s: np.ndarray, default: float) -> float:
-    """Frame rate (Hz) of a stream from its (N,) timestamps: (N - 1) / duration; ``default`` if unknown."""
-    ts = np.asarray(timestamps_s, dtype=np.float64)
-    if len(ts) < 2 or not np.isfinite(ts).all() or ts[-1] <= ts[0]:
-        return default
-    return float((len(ts) - 1) / (ts[-1] - ts[0]))
 
 
 def instance_objects(
@@ -166,13 +86,6 @@ def instance_objects(
         point_instance[idx] = iid
     objects.sort(key=lambda o: o.instance_id)
     return objects, point_instance
-
-
-def category_counts(objects: list[ObjectInstance]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for o in objects:
-        counts[o.category] = counts.get(o.category, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 # --------------------------------------------------------------------------------------------------

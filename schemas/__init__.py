@@ -1,4 +1,5 @@
-"""Pydantic models of the scene graph and QA records, and their JSON Schemas."""
+"""The contract: scene graph, QA record, training conversation, their file forms and JSON Schemas.
+Imports nothing of ours (third-party only)."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ SMALL = dict(n_frames=64, width=160, height=120, mesh_resolution=0.05, n_objects
 
 def make_small_scenes(root: Path, ids: list[str], seed0: int = 11):
     """Write small synthetic scenes in the ScanNet layout under ``root``; returns {id: SyntheticScene}."""
-    from vlm3r.scenes.scannet_layout import write_scannet_scene
-    from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+    from vlm3r.scenes.demo.scannet_layout import write_scannet_scene
+    from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
 
     scenes = {}
     for k, sid in enumerate(ids):

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from vlm3r.scenes.synthetic import look_rotation
+from vlm3r.scenes.demo.synthetic import look_rotation
 from vlm3r.schemas.scene import (
     Frame,
     FrameMetadata,

@@ -33,7 +33,7 @@ from vlm3r.datagen.route_plan import (
     unambiguous_bends,
     QUESTION_CHECKS,
 )
-from vlm3r.scenes.navigation import build_navigator
+from vlm3r.datagen.navigation import build_navigator
 
 
 def polyline(*headings_and_lengths: tuple[float, float]) -> np.ndarray:

@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 from typer.testing import CliRunner  # noqa: E402
 
-from vlm3r.model.cli import model_app  # noqa: E402
+from vlm3r.cli import model_app  # noqa: E402
 
 
 def test_check_cut3r(tiny_checkpoints, tiny_cfg):

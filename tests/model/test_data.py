@@ -43,7 +43,7 @@ def colour(k: int) -> np.ndarray:
 def make_scene(root: Path, source: str, scene: str, n_frames: int, mp4: bool = True) -> list[int]:
     """A scene folder like a build writes it; returns the stream frame ids (3 * position + 1)."""
     from PIL import Image
-    from vlm3r.pipelines.video import write_mp4
+    from vlm3r.scenes.video import write_mp4
 
     d = root / "scenes" / source / scene
     (d / "frames").mkdir(parents=True)
@@ -132,7 +132,7 @@ def test_mp4_fallback_keeps_the_cache_key(build, caplog):
 
 
 def test_mp4_only_video(tmp_path):
-    from vlm3r.pipelines.video import write_mp4
+    from vlm3r.scenes.video import write_mp4
 
     mp4 = tmp_path / "arkitscenes" / "41069025.mp4"  # the VSI-Bench layout
     mp4.parent.mkdir()

@@ -43,7 +43,7 @@ def demo_build(scannet_root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_dir(tiny_cfg, qwen_tokenizer, tmp_path_factory):
     """A saved tiny VLM-3R whose LoRA B matrices are random, so that it answers with varied text."""
-    from vlm3r.model.lora import save_trained
+    from vlm3r.model.saved import save_trained
     from vlm3r.model.vlm import build_vlm3r
 
     torch.manual_seed(0)
@@ -75,7 +75,7 @@ def test_benchmark_prompt_is_the_training_prompt(demo_build, qwen_tokenizer, tin
 
 
 def test_predictions_are_greedy_decoding(demo_build, model_dir, qwen_tokenizer, tiny_cfg, tmp_path):
-    from vlm3r.model.lora import load_trained
+    from vlm3r.model.saved import load_trained
 
     bench = demo_build / "qa" / "object_rel_direction_easy" / "scannet.parquet"
     out = tmp_path / "pred.jsonl"
@@ -149,7 +149,7 @@ def test_original_vsibench_table(model_dir, qwen_tokenizer, tmp_path):
     <root>/<dataset>/<scene>.mp4."""
     import numpy as np
     import pandas as pd
-    from vlm3r.pipelines.video import write_mp4
+    from vlm3r.scenes.video import write_mp4
 
     (tmp_path / "arkitscenes").mkdir()
     write_mp4([np.full((32, 48, 3), 40 * k, np.uint8) for k in range(6)], tmp_path / "arkitscenes" / "41069025.mp4")
@@ -181,7 +181,7 @@ def test_original_vsibench_table(model_dir, qwen_tokenizer, tmp_path):
 
 
 def test_predict_cli(demo_build, model_dir, tmp_path):
-    from vlm3r.model.train_cli import predict_command
+    from vlm3r.cli import predict_command
 
     app = typer.Typer()
     app.command("predict")(predict_command)

@@ -84,8 +84,8 @@ def runs(demo_build, qwen_tokenizer, tmp_path_factory):
 
 def test_end_to_end_train_predict_score(runs, demo_build, tmp_path):
     from vlm3r.model.predict import predict
-    from vlm3r.pipelines.eval_cli import eval_app
-    from vlm3r.pipelines.scoring import read_qa_records
+    from vlm3r.cli import eval_app
+    from vlm3r.schemas.io import read_qa_records
 
     full = runs["full"]
     records = read_qa_records(demo_build)
@@ -139,7 +139,7 @@ def test_feature_cache_precompute_and_train_without_cut3r(demo_build, qwen_token
     from vlm3r.model.data import ShardDataset, read_samples, spatial_cache_tag
     from vlm3r.model.feature_cache import SpatialFeatureCache
     from vlm3r.model.features import precompute_features
-    from vlm3r.model.lora import read_saved_config
+    from vlm3r.model.saved import read_saved_config
     from vlm3r.model.vlm import build_cut3r_encoder
 
     cache_dir = tmp_path / "features"
@@ -227,7 +227,7 @@ def test_zero2_config_ships_and_deepspeed_stays_optional():
 
 
 def test_train_cli(demo_build, qwen_tokenizer, tmp_path):
-    from vlm3r.model.train_cli import train_app
+    from vlm3r.cli import train_app
 
     tok = tmp_path / "tok"
     qwen_tokenizer.save_pretrained(str(tok))

@@ -11,7 +11,8 @@ pytest.importorskip("safetensors")
 
 from vlm3r.model.config import paper_config  # noqa: E402
 from vlm3r.model.feature_cache import SpatialFeatureCache  # noqa: E402
-from vlm3r.model.lora import load_trained, parameter_groups, save_trained  # noqa: E402
+from vlm3r.model.lora import parameter_groups  # noqa: E402
+from vlm3r.model.saved import load_trained, save_trained  # noqa: E402
 from vlm3r.model.vlm import VLM3R, build_fusion, build_llava, build_vlm3r, llava_config, siglip_pixels  # noqa: E402
 
 

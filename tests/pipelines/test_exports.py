@@ -8,9 +8,11 @@ import pytest
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import finalize_records
 from vlm3r.pipelines.build import BuildConfig, build
-from vlm3r.pipelines.exports import conversation, export_task
+from vlm3r.pipelines.exports import export_task
+from vlm3r.schemas.conversation import conversation
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
-from vlm3r.scenes.base import AdapterConfig, scene_rng
+from vlm3r.scenes.base import AdapterConfig
+from vlm3r.schemas.seeding import scene_rng
 from vlm3r.scenes.registry import make_adapter
 from vlm3r.schemas.qa import QARecord
 

@@ -13,9 +13,10 @@ import typer
 from typer.testing import CliRunner
 
 from vlm3r.datagen.route_plan import RoutePlanning, plan_routes
-from vlm3r.pipelines.routeplan import routeplan_command, run_routeplan
-from vlm3r.scenes.base import scene_rng
-from vlm3r.scenes.navigation import build_navigator, scene_mesh
+from vlm3r.cli import routeplan_command
+from vlm3r.pipelines.routeplan import run_routeplan
+from vlm3r.schemas.seeding import scene_rng
+from vlm3r.datagen.navigation import build_navigator, scene_mesh
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import SceneMetadata
 
@@ -90,7 +91,7 @@ def test_command_errors(tmp_path) -> None:
     assert res.exit_code == 2 and "nowhere" in flat(res.output)
     res = runner.invoke(app, ["routeplan", "--scenes-dir", str(tmp_path), "--nav-backend", "recast"])
     assert res.exit_code == 2 and "unknown backend 'recast'" in flat(res.output)
-    from vlm3r.scenes.nav_habitat import HabitatNavigator
+    from vlm3r.datagen.navigation.habitat import HabitatNavigator
 
     if not HabitatNavigator.available():
         res = runner.invoke(app, ["routeplan", "--scenes-dir", str(tmp_path), "--nav-backend", "habitat"])

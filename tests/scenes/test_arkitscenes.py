@@ -8,12 +8,12 @@ import pytest
 
 from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
 from vlm3r.scenes.arkitscenes import SKY_DIRECTIONS, ARKitScenesAdapter, nearest, read_traj, upright
-from vlm3r.scenes.arkitscenes_layout import write_arkitscenes_scene
+from vlm3r.scenes.demo.arkitscenes_layout import write_arkitscenes_scene
 from vlm3r.scenes.base import AdapterConfig, SceneError
 from vlm3r.scenes.registry import make_adapter
-from vlm3r.scenes.render import SceneRenderer
-from vlm3r.scenes.scannetpp import source_category
-from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+from vlm3r.scenes.demo.render import SceneRenderer
+from vlm3r.scenes.categories import source_category
+from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
 
 CFG = AdapterConfig(num_frames=6)
 TINY = SyntheticConfig(n_frames=24, width=160, height=120, mesh_resolution=0.06, n_objects=(6, 9))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vlm3r.scenes.base import AdapterConfig, SceneError, sample_frame_ids
-from vlm3r.scenes.render import SceneRenderer
+from vlm3r.scenes.demo.render import SceneRenderer
 from vlm3r.scenes.scannet import ScanNetAdapter
 
 

@@ -11,9 +11,10 @@ import pytest
 from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
 from vlm3r.scenes.base import AdapterConfig, SceneError, sample_frame_ids
 from vlm3r.scenes.registry import make_adapter
-from vlm3r.scenes.scannetpp import ScanNetPPAdapter, annotation_obbs, quaternion_to_matrix, source_category
-from vlm3r.scenes.scannetpp_layout import write_scannetpp_scene
-from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+from vlm3r.scenes.categories import source_category
+from vlm3r.scenes.scannetpp import ScanNetPPAdapter, annotation_obbs, quaternion_to_matrix
+from vlm3r.scenes.demo.scannetpp_layout import write_scannetpp_scene
+from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
 
 SID = "0a1b2c3d4e"
 CFG = AdapterConfig(num_frames=8)

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from vlm3r.scenes.arkitscenes import ARKitScenesAdapter
-from vlm3r.scenes.arkitscenes_layout import write_arkitscenes_scene
+from vlm3r.scenes.demo.arkitscenes_layout import write_arkitscenes_scene
 from vlm3r.scenes.base import AdapterConfig
-from vlm3r.scenes.render import SceneRenderer
+from vlm3r.scenes.demo.render import SceneRenderer
 from vlm3r.scenes.scannet import ScanNetAdapter
-from vlm3r.scenes.scannet_layout import write_scannet_scene
+from vlm3r.scenes.demo.scannet_layout import write_scannet_scene
 from vlm3r.scenes.scannetpp import ScanNetPPAdapter
-from vlm3r.scenes.scannetpp_layout import write_scannetpp_scene
-from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+from vlm3r.scenes.demo.scannetpp_layout import write_scannetpp_scene
+from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
 from vlm3r.scenes.visibility import visible_from_projection
 
 SMALL = SyntheticConfig(n_frames=64, width=160, height=120, mesh_resolution=0.05, n_objects=(8, 14))
@@ -137,7 +137,7 @@ def test_vsti_tasks_ask_questions_in_every_layout_with_the_same_camera_answers(t
     """The five VSTI-Bench families produce questions on every source; the camera-only answers,
     which depend on poses alone, agree across the three layouts."""
     from vlm3r.datagen import TASKS
-    from vlm3r.scenes.base import scene_rng
+    from vlm3r.schemas.seeding import scene_rng
 
     camera_answers = {}
     for name, a in adapted_items(three):

@@ -7,8 +7,8 @@ height under it); the agent is a vertical cylinder of ``NavConfig.agent_height``
 
 Backends (``BACKENDS``), each a :class:`Navigator` built by ``from_mesh(vertices, faces, config)``:
 
-* ``grid`` (:mod:`vlm3r.scenes.nav_grid`): pip-only occupancy grid, the default everywhere;
-* ``habitat`` (:mod:`vlm3r.scenes.nav_habitat`): habitat-sim's Recast/Detour ``PathFinder``, used
+* ``grid`` (:mod:`vlm3r.datagen.navigation.grid`): pip-only occupancy grid, the default everywhere;
+* ``habitat`` (:mod:`vlm3r.datagen.navigation.habitat`): habitat-sim's Recast/Detour ``PathFinder``, used
   when habitat-sim is installed (conda only on Linux).
 
 The registry is an immutable mapping from name to ``"module:Class"``; modules are imported only when
@@ -26,7 +26,6 @@ from types import MappingProxyType
 from typing import ClassVar
 
 import numpy as np
-from vlm3r.scenes.base import SceneError
 from vlm3r.schemas.scene import SceneMetadata
 
 AGENT_HEIGHT_M = 1.5
@@ -162,8 +161,8 @@ def path_length(points: np.ndarray) -> float:
 
 
 BACKENDS: MappingProxyType[str, str] = MappingProxyType({
-    "grid": "vlm3r.scenes.nav_grid:GridNavigator",
-    "habitat": "vlm3r.scenes.nav_habitat:HabitatNavigator",
+    "grid": "vlm3r.datagen.navigation.grid:GridNavigator",
+    "habitat": "vlm3r.datagen.navigation.habitat:HabitatNavigator",
 })
 """Backend name -> ``module:Class`` of its :class:`Navigator` (imported on first use)."""
 
@@ -207,17 +206,23 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(V, 3) float64 vertices and (F, 3) int64 triangles of a mesh file, in the file's frame.
 
-    Triangle ``.ply`` files go through :func:`vlm3r.scenes.mesh_io.read_mesh` (plyfile's fast
-    path); other formats, and plys with polygons, through trimesh (which triangulates). Raises
-    :class:`SceneError` naming the file when it is missing, unreadable or has no faces.
+    Triangle ``.ply`` files take plyfile's fixed-length fast path; other formats, and plys with
+    polygons, go through trimesh (which triangulates). Raises :class:`NavigationError` naming the
+    file when it is missing, unreadable or has no faces.
     """
-    from vlm3r.scenes.mesh_io import read_mesh as read_ply_mesh
-
     if not path.is_file():
-        raise SceneError(path, "missing mesh")
-    faces = None
-    if path.suffix.lower() == ".ply":
-        verts, faces = read_ply_mesh(path)
+        raise NavigationError(f"{path}: missing mesh")
+    verts = faces = None
+    try:
+        if path.suffix.lower() == ".ply":
+            from plyfile import PlyData
+
+            ply = PlyData.read(str(path), known_list_len={"face": {"vertex_indices": 3}})
+            v = ply["vertex"]
+            verts = np.stack([np.asarray(v["x"]), np.asarray(v["y"]), np.asarray(v["z"])], axis=1).astype(np.float64)
+            faces = np.asarray(ply["face"].data["vertex_indices"], dtype=np.int64).reshape(-1, 3)
+    except Exception:  # polygons or an unusual ply: trimesh below says what is wrong
+        verts = faces = None
     if faces is None:
         try:
             import trimesh
@@ -225,16 +230,16 @@ def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
             mesh = trimesh.load(str(path), force="mesh", process=False)
             verts, faces = np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
         except Exception as exc:
-            raise SceneError(path, f"unreadable mesh ({type(exc).__name__}: {exc})") from exc
+            raise NavigationError(f"{path}: unreadable mesh ({type(exc).__name__}: {exc})") from exc
     if len(faces) == 0:
-        raise SceneError(path, "mesh has no faces")
+        raise NavigationError(f"{path}: mesh has no faces")
     return verts, faces
 
 
 def scene_mesh(scene: SceneMetadata) -> tuple[np.ndarray, np.ndarray] | None:
     """The scene mesh in the z-up world: ``Path(source_root) / mesh_file`` transformed by
     ``raw_to_world``; returns (V, 3) float64 vertices and (F, 3) int64 faces, or None when the scene
-    graph names no mesh. Raises :class:`SceneError` when the named file is missing or unreadable."""
+    graph names no mesh. Raises :class:`NavigationError` when the named file is missing or unreadable."""
     if not scene.mesh_file or not scene.source_root:
         return None
     verts, faces = read_mesh(Path(scene.source_root) / scene.mesh_file)

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+"""The file forms of our records: atomic writes (a temporary name in the same folder, then rename),
+JSON of models, JSONL reading with file:line errors, and where a build keeps its QA JSONL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from vlm3r.schemas.qa import QARecord
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -52,3 +55,34 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+def qa_files(path: Path) -> list[Path]:
+    """The QA JSONL files under ``path``: the file itself, ``OUT/qa/<task>/*.jsonl`` of a build
+    folder, or every ``*.jsonl`` below a folder; sorted."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    root = path / "qa" if (path / "qa").is_dir() else path
+    files = sorted(p for p in root.rglob("*.jsonl") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"{path}: no QA .jsonl files found")
+    return files
+
+
+def read_qa_records(path: Path) -> list[QARecord]:
+    """Every ``QARecord`` of a JSONL file or a build folder (see ``qa_files``)."""
+    out: list[QARecord] = []
+    for f in qa_files(path):
+        with open(f, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(QARecord.model_validate_json(line))
+                except ValueError as exc:
+                    first = str(exc).splitlines()
+                    raise ValueError(f"{f}:{n}: not a QA record ({first[0] if first else exc})") from None
+    return out

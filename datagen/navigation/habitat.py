@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from vlm3r.scenes.navigation import (
+from vlm3r.datagen.navigation import (
     NavConfig,
     NavigationError,
     Navigator,

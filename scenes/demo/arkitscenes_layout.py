@@ -1,4 +1,4 @@
-"""Write a :class:`~vlm3r.scenes.synthetic.SyntheticScene` in the ARKitScenes 3DOD raw layout.
+"""Write a :class:`~vlm3r.scenes.demo.synthetic.SyntheticScene` in the ARKitScenes 3DOD raw layout.
 
 Directory tree written (what :mod:`vlm3r.scenes.arkitscenes` reads)::
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arkitscenes import INVERSE_SKY, SKY_DIRECTIONS, upright
+from vlm3r.scenes.arkitscenes import INVERSE_SKY, SKY_DIRECTIONS, upright
 from .render import SceneRenderer
 from .scannet_layout import _atomic_write_bytes, _locked
 from .scannetpp_layout import atomic_scene_dir, write_mesh_ply

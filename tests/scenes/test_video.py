@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from vlm3r.pipelines.video import write_mp4
+from vlm3r.scenes.video import write_mp4
 
 
 def test_mp4_is_byte_identical_and_decodes_close_to_input(tmp_path):

@@ -1,4 +1,4 @@
-"""Write a :class:`~vlm3r.scenes.synthetic.SyntheticScene` in the real ScanNet raw layout.
+"""Write a :class:`~vlm3r.scenes.demo.synthetic.SyntheticScene` in the real ScanNet raw layout.
 
 Directory tree written (DESIGN.md section 4)::
 
@@ -34,10 +34,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-from vlm3r.pipelines.io import atomic_write_bytes as _atomic_write_bytes
+from vlm3r.schemas.io import atomic_write_bytes as _atomic_write_bytes
 
 from .render import RenderedFrame, SceneRenderer
-from .sens import SensFrame, SensHeader, encode_depth_zlib, encode_jpeg, write_sens
+from vlm3r.scenes.sens import SensFrame, SensHeader, encode_depth_zlib, encode_jpeg, write_sens
 from .synthetic import SyntheticScene
 
 LABELS_TSV = "scannetv2-labels.combined.tsv"

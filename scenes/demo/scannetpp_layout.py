@@ -1,4 +1,4 @@
-"""Write a :class:`~vlm3r.scenes.synthetic.SyntheticScene` in the ScanNet++ raw layout.
+"""Write a :class:`~vlm3r.scenes.demo.synthetic.SyntheticScene` in the ScanNet++ raw layout.
 
 Directory tree written (what :mod:`vlm3r.scenes.scannetpp` reads)::
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .scannet_layout import atomic_scene_dir, rendered_frames
-from .sens import encode_jpeg
+from vlm3r.scenes.sens import encode_jpeg
 from .synthetic import SyntheticScene
 
 SCANNETPP_LABELS = {
@@ -163,7 +163,7 @@ class _VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         import av
-        from vlm3r.pipelines.video import rgb_to_yuv420
+        from vlm3r.scenes.video import rgb_to_yuv420
 
         frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(np.ascontiguousarray(rgb)), format="yuv420p")
         frame.pts, frame.time_base = self.n, 1 / self.rate
@@ -216,7 +216,7 @@ def write_scannetpp_scene(
     ``rgb``: "mkv" (the release's video) or "jpg" (extracted frames); ``depth``: "stream" (one
     deflate stream of float32 metres) or "per_frame" (size-prefixed uint16 mm records);
     ``colmap``: also write the COLMAP text model; ``native_color``: see
-    :func:`vlm3r.scenes.scannet_layout.rendered_frames`.
+    :func:`vlm3r.scenes.demo.scannet_layout.rendered_frames`.
     """
     if rgb not in ("mkv", "jpg") or depth not in ("stream", "per_frame"):
         raise ValueError(f"rgb must be mkv|jpg and depth stream|per_frame, got {rgb!r}, {depth!r}")

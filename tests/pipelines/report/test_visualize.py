@@ -11,9 +11,9 @@ import shapely
 from typer import Typer
 from typer.testing import CliRunner
 
-from vlm3r.pipelines import visualize as viz
-from vlm3r.pipelines.eval_cli import visualize_command
-from vlm3r.pipelines.scoring import read_qa_records
+from vlm3r.pipelines.report import visualize as viz
+from vlm3r.cli import visualize_command
+from vlm3r.schemas.io import read_qa_records
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SCENE = "scene0001_00"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.pipelines.scoring import TASK_FAMILIES, is_numeric_task, option_text, read_qa_records, task_family
+from vlm3r.pipelines.eval.scoring import option_text, task_family
+from vlm3r.schemas.io import read_qa_records
+from vlm3r.schemas.qa import TASK_FAMILIES, is_numeric_task
 from vlm3r.schemas.qa import MC_LETTERS, QARecord
 
 TASK_GROUPS: Mapping[str, tuple[str, ...]] = {

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from vlm3r.scenes.sens import SensReader
-from vlm3r.scenes.synthetic import (
+from vlm3r.scenes.demo.synthetic import (
     CATALOGUE,
     SyntheticConfig,
     SyntheticObject,
@@ -29,9 +29,9 @@ from vlm3r.scenes.synthetic import (
 
 pytest.importorskip("open3d")
 
-from vlm3r.scenes.render import SceneRenderer  # noqa: E402
+from vlm3r.scenes.demo.render import SceneRenderer  # noqa: E402
 from vlm3r.scenes.scannet import benchmark_category, read_label_map  # noqa: E402
-from vlm3r.scenes.scannet_layout import LABELS_TSV, write_labels_tsv, write_scannet_scene  # noqa: E402
+from vlm3r.scenes.demo.scannet_layout import LABELS_TSV, write_labels_tsv, write_scannet_scene  # noqa: E402
 
 SMALL = SyntheticConfig(n_frames=60, width=64, height=48, mesh_resolution=0.25, n_invalid_poses=3)
 SEEDS = range(6)

@@ -6,8 +6,8 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
-from vlm3r.pipelines.eval_cli import stats_command
-from vlm3r.pipelines.stats import build_stats, compute_stats, task_group, task_stats
+from vlm3r.cli import stats_command
+from vlm3r.pipelines.report.stats import build_stats, compute_stats, task_group, task_stats
 from vlm3r.schemas.qa import QARecord
 
 

@@ -1,4 +1,4 @@
-"""Ray-cast RGB, depth and instance images of a :class:`~vlm3r.scenes.synthetic.SyntheticScene`.
+"""Ray-cast RGB, depth and instance images of a :class:`~vlm3r.scenes.demo.synthetic.SyntheticScene`.
 
 Uses open3d's ``open3d.t.geometry.RaycastingScene`` (Embree), imported lazily. Cameras follow the
 pinhole model ``u = fx * x / z + cx``, ``v = fy * y / z + cy`` with integer pixel coordinates at

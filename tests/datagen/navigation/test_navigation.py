@@ -8,9 +8,8 @@ import pytest
 import shapely
 import trimesh
 
-from vlm3r.scenes.base import SceneError
-from vlm3r.scenes.nav_grid import detect_floor_z, sample_triangles, triangle_normals
-from vlm3r.scenes.navigation import (
+from vlm3r.datagen.navigation.grid import detect_floor_z, sample_triangles, triangle_normals
+from vlm3r.datagen.navigation import (
     BACKENDS,
     NavConfig,
     NavigationError,
@@ -293,16 +292,16 @@ def test_scene_mesh_applies_raw_to_world(tmp_path, make_meta_scene) -> None:
     np.testing.assert_allclose(verts, v, atol=1e-5)
     np.testing.assert_array_equal(faces, f)
     scene.mesh_file = "scans/missing.ply"
-    with pytest.raises(SceneError, match="missing.ply: missing mesh"):
+    with pytest.raises(NavigationError, match="missing.ply: missing mesh"):
         scene_mesh(scene)
     (tmp_path / "bad.ply").write_bytes(b"ply\nformat nonsense\n")
-    with pytest.raises(SceneError, match="bad.ply: unreadable mesh"):
+    with pytest.raises(NavigationError, match="bad.ply: unreadable mesh"):
         read_mesh(tmp_path / "bad.ply")
 
 
 def test_habitat_frame_conversion_is_a_proper_rotation() -> None:
     """z-up (x, y, z) -> habitat y-up (x, z, -y) and back (importable without habitat-sim)."""
-    from vlm3r.scenes.nav_habitat import Z_UP_TO_HABITAT, from_habitat, to_habitat
+    from vlm3r.datagen.navigation.habitat import Z_UP_TO_HABITAT, from_habitat, to_habitat
 
     assert np.linalg.det(Z_UP_TO_HABITAT) == pytest.approx(1.0)
     np.testing.assert_allclose(to_habitat(np.array([1.0, 2.0, 3.0])), [1.0, 3.0, -2.0])
@@ -313,7 +312,7 @@ def test_habitat_frame_conversion_is_a_proper_rotation() -> None:
 
 def test_habitat_glb_export_is_y_up(tmp_path) -> None:
     """The .glb handed to habitat-sim holds the mesh in habitat's y-up frame."""
-    from vlm3r.scenes.nav_habitat import export_glb, to_habitat
+    from vlm3r.datagen.navigation.habitat import export_glb, to_habitat
 
     v, f = l_corridor(z0=0.7)
     path = export_glb(v, f, tmp_path / "scene.glb")

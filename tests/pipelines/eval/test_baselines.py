@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vlm3r.pipelines.baselines import (
+from vlm3r.pipelines.eval.baselines import (
     best_constant,
     split_by_record,
     fit_blind,
@@ -16,8 +16,8 @@ from vlm3r.pipelines.baselines import (
     run_baseline,
     split_by_scene,
 )
-from vlm3r.pipelines.eval_cli import eval_app
-from vlm3r.pipelines.scoring import BenchItem, PredictionSet, evaluate, load_benchmark, mean_relative_accuracy
+from vlm3r.cli import eval_app
+from vlm3r.pipelines.eval.scoring import BenchItem, PredictionSet, evaluate, load_benchmark, mean_relative_accuracy
 
 LETTERS = "ABCD"
 

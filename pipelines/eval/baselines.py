@@ -30,13 +30,13 @@ from typing import Literal
 
 import numpy as np
 
-from vlm3r.pipelines.scoring import (
+from vlm3r.pipelines.eval.scoring import (
     MRA_THRESHOLDS,
     BenchItem,
     mean_relative_accuracy,
     option_text,
 )
-from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.seeding import stable_hash
 from vlm3r.schemas.qa import MC_LETTERS
 
 BaselineKind = Literal["random", "frequency", "blind"]

@@ -37,37 +37,9 @@ from typing import Literal
 
 import numpy as np
 
-from vlm3r.pipelines.io import read_jsonl
+from vlm3r.schemas.io import qa_files, read_jsonl
 
-from vlm3r.schemas.qa import MC_LETTERS, QARecord
-
-# --------------------------------------------------------------------------------------------------
-# Task kinds: the ONE place that says which tasks are numeric
-# --------------------------------------------------------------------------------------------------
-
-NUMERIC_TASK_UNITS: Mapping[str, str | None] = {
-    "object_counting": None,
-    "object_size_estimation": "cm",
-    "room_size_estimation": "m2",
-    "object_abs_distance": "m",
-    "camera_obj_abs_dist": "m",
-    "camera_displacement": "m",
-}
-"""Numeric (MRA-scored) question types and the unit their answers are in (None = a count)."""
-
-NUMERIC_TASKS: frozenset[str] = frozenset(NUMERIC_TASK_UNITS)
-
-TASK_FAMILIES: Mapping[str, tuple[str, ...]] = {
-    "object_rel_direction": (
-        "object_rel_direction_easy",
-        "object_rel_direction_medium",
-        "object_rel_direction_hard",
-    ),
-    "object_rel_distance": ("object_rel_distance", "object_rel_distance_3", "object_rel_distance_2"),
-    "camera_obj_rel_dist": ("camera_obj_rel_dist_v1", "camera_obj_rel_dist_v2", "camera_obj_rel_dist_v3"),
-    "obj_obj_relative_pos": ("obj_obj_relative_pos_nf", "obj_obj_relative_pos_lr", "obj_obj_relative_pos_ud"),
-}
-"""Paper task -> the question types (variants) generated for it."""
+from vlm3r.schemas.qa import MC_LETTERS, NUMERIC_TASK_UNITS, TASK_FAMILIES, QARecord, is_numeric_task
 
 MERGE_MODES: Mapping[str, tuple[str, ...]] = {
     "vsibench": ("object_rel_direction",),
@@ -96,11 +68,6 @@ relative error of exactly 0.2 (8 for 10) passes six thresholds (MRA 0.6), not se
 
 Parser = Literal["vsibench", "robust"]
 PARSERS: tuple[str, ...] = ("vsibench", "robust")
-
-
-def is_numeric_task(question_type: str) -> bool:
-    """True for question types scored by MRA on a number."""
-    return question_type in NUMERIC_TASKS
 
 
 def task_family(question_type: str) -> str:
@@ -196,37 +163,6 @@ def _as_list(value: object) -> list | None:
     if isinstance(value, str):
         return [value]
     return list(value)  # type: ignore[call-overload]
-
-
-def qa_files(path: Path) -> list[Path]:
-    """The QA JSONL files under ``path``: the file itself, ``OUT/qa/<task>/*.jsonl`` of a build
-    folder, or every ``*.jsonl`` below a folder; sorted."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    root = path / "qa" if (path / "qa").is_dir() else path
-    files = sorted(p for p in root.rglob("*.jsonl") if not p.name.startswith("."))
-    if not files:
-        raise FileNotFoundError(f"{path}: no QA .jsonl files found")
-    return files
-
-
-def read_qa_records(path: Path) -> list[QARecord]:
-    """Every ``QARecord`` of a JSONL file or a build folder (see ``qa_files``)."""
-    out: list[QARecord] = []
-    for f in qa_files(path):
-        with open(f, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(QARecord.model_validate_json(line))
-                except ValueError as exc:
-                    first = str(exc).splitlines()
-                    raise ValueError(f"{f}:{n}: not a QA record ({first[0] if first else exc})") from None
-    return out
 
 
 def load_benchmark(path: Path) -> list[BenchItem]:
@@ -639,7 +575,7 @@ def evaluate(
 def write_results(report: EvalReport, scores: Iterable[ItemScore], out_dir: Path, extra: Mapping | None = None) -> dict[str, Path]:
     """Write ``results.json`` (the report, plus ``extra``), ``results.csv`` (one row per reported
     task, then ``overall``) and ``scores.jsonl`` (one line per benchmark item) into ``out_dir``."""
-    from vlm3r.pipelines.io import atomic_write_bytes, atomic_write_json
+    from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from vlm3r.scenes.base import stable_hash
+from vlm3r.schemas.seeding import stable_hash
 
 DEMO_VERSION = 1
 
@@ -29,19 +29,19 @@ DEMO_LAYOUTS = ("scannet", "scannetpp", "arkitscenes")
 
 
 def _synthesise(scene_id: str, seed: int, root: Path, config=None, layout: str = "scannet") -> str:  # noqa: ANN001
-    from vlm3r.scenes.synthetic import SyntheticConfig, make_scene
+    from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
 
     scene = make_scene(scene_id, seed=seed * 1_000_003 + stable_hash(scene_id), config=config or SyntheticConfig())
     if layout == "scannet":
-        from vlm3r.scenes.scannet_layout import write_scannet_scene
+        from vlm3r.scenes.demo.scannet_layout import write_scannet_scene
 
         write_scannet_scene(scene, root)
     elif layout == "scannetpp":
-        from vlm3r.scenes.scannetpp_layout import write_scannetpp_scene
+        from vlm3r.scenes.demo.scannetpp_layout import write_scannetpp_scene
 
         write_scannetpp_scene(scene, root)
     else:
-        from vlm3r.scenes.arkitscenes_layout import write_arkitscenes_scene
+        from vlm3r.scenes.demo.arkitscenes_layout import write_arkitscenes_scene
 
         write_arkitscenes_scene(scene, root)
     return scene_id

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
-from vlm3r.scenes.navigation import (
+from vlm3r.datagen.navigation import (
     NavConfig,
     NavigationError,
     Navigator,

@@ -19,10 +19,10 @@ so the minimal oriented bounding box of an object's vertices is exactly its box.
 from __future__ import annotations
 
 import json
+from importlib import resources
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -243,7 +243,7 @@ CATEGORY_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType(
 @lru_cache(maxsize=1)
 def benchmark_categories() -> tuple[str, ...]:
     """ScanNet20 + ScanNet200 benchmark category names from ``scenes/data/categories.json``."""
-    data = json.loads((Path(__file__).parent / "data" / "categories.json").read_text(encoding="utf-8"))
+    data = json.loads(resources.files("vlm3r.scenes.data").joinpath("categories.json").read_text("utf-8"))
     return tuple(data["scannet20_subset"]) + tuple(data["scannet200_subset"])
 
 

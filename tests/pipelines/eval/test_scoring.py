@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vlm3r.pipelines.eval_cli import eval_app
-from vlm3r.pipelines.scoring import (
+from vlm3r.cli import eval_app
+from vlm3r.pipelines.eval.scoring import (
     MRA_THRESHOLDS,
-    NUMERIC_TASKS,
     BenchItem,
     PredictionSet,
     evaluate,
@@ -25,7 +24,7 @@ from vlm3r.pipelines.scoring import (
     vsibench_token,
     write_results,
 )
-from vlm3r.schemas.qa import QARecord
+from vlm3r.schemas.qa import NUMERIC_TASKS, QARecord
 
 
 def official_mra(pred: float, target: float) -> float:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vlm3r.pipelines.stats import TASK_GROUPS, BuildStats, build_stats, task_group, task_order
+from vlm3r.pipelines.report.stats import TASK_GROUPS, BuildStats, build_stats, task_group, task_order
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
 
@@ -315,7 +315,7 @@ def distribution_figure(
     Figure = _mpl()
     from matplotlib import colormaps
 
-    from vlm3r.pipelines.scoring import task_family
+    from vlm3r.pipelines.eval.scoring import task_family
 
     counts: dict[str, int] = {}
     for t, n in task_counts.items():
@@ -470,7 +470,7 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
 def find_questions(out: Path, question_ids: Sequence[str]) -> list[QARecord]:
     """The QA records with these ids (in the given order) from a build's ``qa/`` shards, read
     once; an unknown id raises KeyError."""
-    from vlm3r.pipelines.scoring import read_qa_records
+    from vlm3r.schemas.io import read_qa_records
 
     if not question_ids:
         return []
@@ -525,7 +525,7 @@ def render_build_figures(
 
 def write_figures(figures: Sequence[RenderedFigure], dest: Path) -> list[Path]:
     """Write each figure's PNG under ``dest``; returns the paths."""
-    from vlm3r.pipelines.io import atomic_write_bytes
+    from vlm3r.schemas.io import atomic_write_bytes
 
     paths = []
     for f in figures:
@@ -600,7 +600,7 @@ def write_html_report(
 ) -> Path:
     """Write the report of build ``out`` to ``dest`` (figures rendered with their defaults when
     not given)."""
-    from vlm3r.pipelines.io import atomic_write_bytes
+    from vlm3r.schemas.io import atomic_write_bytes
 
     stats = stats or build_stats(out)
     figures = render_build_figures(out, stats) if figures is None else figures

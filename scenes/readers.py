@@ -1,0 +1,57 @@
+"""Raw-file readers every adapter shares: JSON and image files with errors naming the file, and the
+resizing of images with their intrinsics (pixel-centre convention)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vlm3r.scenes.base import SceneError
+
+
+def read_json(path: Path, what: str = "file") -> object:
+    """Parsed JSON, or SceneError naming the file."""
+    if not path.is_file():
+        raise SceneError(path, f"missing {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SceneError(path, f"invalid JSON ({exc})") from exc
+
+
+def scale_intrinsics_to(k: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
+    """3x3 intrinsics of an image of ``src_size`` (w, h) resized to ``dst_size``; integer pixel
+    coordinates at pixel centres: ``c' = (c + 0.5) * s - 0.5``."""
+    sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
+    out = np.array(k, dtype=np.float64, copy=True)
+    out[0, 0] *= sx
+    out[1, 1] *= sy
+    out[0, 2] = (out[0, 2] + 0.5) * sx - 0.5
+    out[1, 2] = (out[1, 2] + 0.5) * sy - 0.5
+    return out
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 resized bilinearly to ``size`` = (w, h); unchanged when already that size."""
+    from PIL import Image
+
+    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+
+
+def read_image(path: Path, what: str = "image") -> np.ndarray:
+    """An image file as an array ((H, W, 3) uint8 colour or (H, W) integer depth); SceneError if bad."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise SceneError(path, f"missing {what}")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGB", "L", "I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(im)
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SceneError(path, f"unreadable {what} ({exc})") from exc
