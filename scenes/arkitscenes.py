@@ -20,7 +20,10 @@ Coordinates: the mesh, boxes and poses are in ARKit's gravity-aligned z-up world
 the trajectory's median sampling interval; frames without one are invalid) and its own ``.pincam``
 (exact timestamp, else the nearest within 1.5 ms). Frames are rotated upright by the video's
 ``sky_direction`` (Up: as is; Left: 90 degrees clockwise; Right: counter-clockwise; Down: 180), with
-the intrinsics and the camera pose rotated to match (poses stay camera-to-world OpenCV). Instances:
+the intrinsics and the camera pose rotated to match (poses stay camera-to-world OpenCV). The
+direction is decided from the poses, as the maintainers do (``rectify_im.py`` ``decide_pose``, the
+majority of the video's frames); ``metadata.csv``'s value (optional, may be "NA") is only a
+cross-check, and a disagreement is logged. An annotation marked ``skipped`` has no usable boxes. Instances:
 one per annotated box, instance id = its index in ``data[]`` (uids must be unique); box = the
 annotation's ``obbAligned`` (normalizedAxes holds one box axis per row). Visibility: depth-tested
 projection of the mesh vertices inside each box. Timestamps are seconds from the first frame.
@@ -29,6 +32,7 @@ projection of the mesh vertices inside each box. Timestamps are seconds from the
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +62,7 @@ from vlm3r.schemas.scene import (
 
 SPLITS = ("Training", "Validation")
 SKY_DIRECTIONS = ("Up", "Down", "Left", "Right")
+log = logging.getLogger(__name__)
 PINCAM_TOLERANCE_S = 0.0015
 BOX_MARGIN = 5e-4
 """Metres a vertex may lie outside an annotated box and still belong to it."""
@@ -119,24 +124,39 @@ INVERSE_SKY = {"Up": "Up", "Down": "Down", "Left": "Right", "Right": "Left"}
 # --------------------------------------------------------------------------------------------------
 
 
-def read_sky_direction(path: Path, video_id: str) -> str:
-    """``sky_direction`` of a video from ``metadata.csv``."""
+def read_sky_direction(path: Path, video_id: str) -> str | None:
+    """``sky_direction`` of a video from ``metadata.csv``, or None when the table, the video's row
+    or its value is missing or "NA" (the orientation is decided from the poses anyway)."""
     if not path.is_file():
-        raise SceneError(path, "missing metadata table (needed for sky_direction)")
+        return None
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SceneError(path, f"unreadable metadata table ({exc})") from exc
-    if not rows or not {"video_id", "sky_direction"} <= set(rows[0]):
-        raise SceneError(path, "metadata table lacks video_id/sky_direction columns")
+    if not rows or "video_id" not in rows[0]:
+        raise SceneError(path, "metadata table lacks a video_id column")
     for r in rows:
-        if (r["video_id"] or "").strip() == video_id:
-            sky = (r["sky_direction"] or "").strip()
-            if sky not in SKY_DIRECTIONS:
-                raise SceneError(path, f"video {video_id}: sky_direction {sky!r} is not one of {SKY_DIRECTIONS}")
-            return sky
-    raise SceneError(path, f"no row for video {video_id}")
+        if (r.get("video_id") or "").strip() == video_id:
+            sky = (r.get("sky_direction") or "").strip()
+            return sky if sky in SKY_DIRECTIONS else None
+    return None
+
+
+POSE_ORIENTATIONS = ("Up", "Left", "Down", "Right")
+"""Sky direction of each row of :data:`CAMERA_AXES_DOWN` (the official ``decide_pose`` order)."""
+CAMERA_AXES_DOWN = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+"""World-z components of the raw camera's x, y, z axes when the frame's sky is Up, Left, Down, Right."""
+
+
+def sky_from_poses(camera_to_world: np.ndarray) -> str:
+    """The sky direction of a video from its raw camera-to-world poses (N, 4, 4), as the ARKitScenes
+    maintainers decide it (apple/ARKitScenes ``rectify_im.py`` ``decide_pose``): per frame, the
+    candidate best aligned with the world-z row of the rotation; one decision per video, the
+    majority of its frames (ties to the earlier of Up, Left, Down, Right)."""
+    z_rows = np.asarray(camera_to_world, dtype=np.float64)[:, 2, :3]
+    votes = np.argmax(z_rows @ CAMERA_AXES_DOWN.T, axis=1)
+    return POSE_ORIENTATIONS[int(np.argmax(np.bincount(votes, minlength=4)))]
 
 
 def read_traj(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -208,6 +228,8 @@ def read_boxes(path: Path) -> list[tuple[str, str, OrientedBox]]:
     if not path.is_file():
         raise SceneError(path, "missing annotation (this video has no 3D boxes)")
     data = read_json(path, "annotation")
+    if isinstance(data, dict) and data.get("skipped") is True:
+        raise SceneError(path, "annotation is marked skipped (the video was not annotated)")
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise SceneError(path, "no data[] list")
@@ -287,7 +309,7 @@ class ARKitScenesAdapter:
             "traj": d / f"{scene_id}_frames" / "lowres_wide.traj",
         }
         boxes = read_boxes(f["anno"])
-        sky = read_sky_direction(self.metadata, scene_id)
+        listed_sky = read_sky_direction(self.metadata, scene_id)
         points, faces = read_mesh(f["mesh"])
         objects: list[ObjectInstance] = []
         point_instance = np.full(len(points), -1, dtype=np.int64)
@@ -302,8 +324,8 @@ class ARKitScenesAdapter:
         room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
         if faces is not None:
             faces = instance_faces(faces, point_instance)  # the only faces visibility measures
-        frames, images, used = self._frames(scene_id, d, f["traj"], sky, points, faces, point_instance, config)
-        sources = list(f.values()) + used + [self.metadata]
+        frames, images, used = self._frames(scene_id, d, f["traj"], listed_sky, points, faces, point_instance, config)
+        sources = list(f.values()) + used + ([self.metadata] if self.metadata.is_file() else [])
         scene = SceneMetadata(
             scene_id=scene_id,
             dataset=self.dataset,
@@ -320,7 +342,7 @@ class ARKitScenesAdapter:
         return AdaptedScene(scene=scene, frames=frames, images=images)
 
     def _frames(
-        self, vid: str, d: Path, traj: Path, sky: str, points: np.ndarray, faces: np.ndarray | None,
+        self, vid: str, d: Path, traj: Path, listed_sky: str | None, points: np.ndarray, faces: np.ndarray | None,
         point_instance: np.ndarray, config: AdapterConfig,
     ) -> tuple[FrameMetadata, dict[int, np.ndarray], list[Path]]:
         fdir = d / f"{vid}_frames"
@@ -329,6 +351,10 @@ class ARKitScenesAdapter:
         if len(ts) == 0:
             raise SceneError(wide_dir, f"no {vid}_<timestamp>.png colour frames")
         traj_ts, traj_poses = read_traj(traj)
+        sky = sky_from_poses(traj_poses)
+        if listed_sky is not None and listed_sky != sky:
+            log.warning("%s: video %s sky_direction %s disagrees with its poses (%s); using the poses",
+                        self.metadata, vid, listed_sky, sky)
         gap = float(np.median(np.diff(traj_ts))) if len(traj_ts) > 1 else 0.1
         pose_idx = nearest(traj_ts, ts, 0.5 * gap * (1 - 1e-6))
         cam_ts, cam_paths = timestamped_files(intr_dir, vid, ".pincam")

@@ -3,7 +3,7 @@
 Expected directory tree (names as in the official release)::
 
     ROOT/
-      scannetv2-labels.combined.tsv             raw label -> ScanNet200 category, NYU40 class
+      scannetv2-labels.combined.tsv             not read: categories come from the segGroup labels
       scans/<scene>/
         <scene>_vh_clean_2.ply                  mesh, scan frame (z-up, not axis-aligned)
         <scene>_vh_clean_2.labels.ply           optional; must carry a ushort `label` property
@@ -21,10 +21,10 @@ depth-tested projection of the instances' vertices.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
+import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from vlm3r.scenes.base import (
     select_frames,
 )
 from vlm3r.schemas.seeding import scene_rng
-from vlm3r.scenes.categories import category_rules
+from vlm3r.scenes.categories import category_counts, source_category
 from vlm3r.scenes.geometry import (
     minimal_oriented_box,
     room_size_and_center,
@@ -60,35 +60,7 @@ from vlm3r.schemas.scene import (
 )
 
 SCANNET_FPS = 30.0
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    category: str
-    nyu40class: str
-
-
-def read_label_map(path: Path) -> dict[str, LabelRow]:
-    """``scannetv2-labels.combined.tsv``: raw_category -> (ScanNet200 category, NYU40 class)."""
-    if not path.is_file():
-        raise SceneError(path, "missing labels table")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SceneError(path, f"unreadable labels table ({exc})") from exc
-    if not rows or not {"raw_category", "category", "nyu40class"} <= set(rows[0]):
-        raise SceneError(path, "labels table lacks raw_category/category/nyu40class columns")
-    return {r["raw_category"]: LabelRow(r["category"] or "", r["nyu40class"] or "") for r in rows}
-
-
-def benchmark_category(raw_label: str, label_map: dict[str, LabelRow]) -> str | None:
-    """ScanNetV2 20-class names come from the NYU40 class, ScanNet200 names from the category."""
-    rules = category_rules()
-    row = label_map.get(raw_label)
-    if row is not None and rules.normalise(row.nyu40class) in rules.scannet20:
-        return rules.normalise(row.nyu40class)
-    return rules.to_benchmark(row.category if row else None, raw_label)
+log = logging.getLogger(__name__)
 
 
 def read_axis_alignment(path: Path) -> np.ndarray:
@@ -129,10 +101,24 @@ def _read_json(path: Path) -> dict:
         raise SceneError(path, f"invalid JSON ({exc})") from exc
 
 
-def instance_vertices(
-    segs_path: Path, agg_path: Path, num_vertices: int
-) -> list[tuple[int, str, np.ndarray]]:
-    """(objectId, raw label, vertex indices) for every aggregation group."""
+@dataclass(frozen=True)
+class InstanceGroups:
+    """The aggregation's objects: ``groups`` = (objectId, raw label, vertex indices) of every kept
+    segGroup; ``aliases`` = objectId of a dropped duplicate -> objectId of the copy kept."""
+
+    groups: list[tuple[int, str, np.ndarray]]
+    aliases: dict[int, int]
+
+
+def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> InstanceGroups:
+    """The aggregation groups and their vertices.
+
+    Some real scans list every object twice (scene0217_00: each segGroup repeated with objectId + N;
+    ScanNet/ScanNet#51). A group whose segments another group already claimed is such a copy: the
+    first group keeps the segments (as other tools do), the copy is dropped and its objectId becomes
+    an alias of the kept one, so that instance masks drawn with either id agree. A warning names the
+    scene's file.
+    """
     segs = _read_json(segs_path).get("segIndices")
     if not isinstance(segs, list) or len(segs) != num_vertices:
         n = len(segs) if isinstance(segs, list) else "no"
@@ -144,25 +130,46 @@ def instance_vertices(
     if not isinstance(groups, list):
         raise SceneError(agg_path, "no segGroups list")
     out: list[tuple[int, str, np.ndarray]] = []
+    aliases: dict[int, int] = {}
     seen: set[int] = set()
+    owner: dict[int, int] = {}  # segment -> objectId of the first group claiming it
     for g in groups:
         try:
             oid = int(g["objectId"])
             label = str(g["label"])
-            segments = np.asarray(g["segments"], dtype=np.int64)
+            segments = np.asarray(g["segments"], dtype=np.int64).reshape(-1)
         except (KeyError, TypeError, ValueError) as exc:
             raise SceneError(agg_path, f"malformed segGroup ({exc})") from exc
         if oid < 0 or oid in seen:
             raise SceneError(agg_path, f"duplicate or negative objectId {oid}")
         seen.add(oid)
+        claimed = [owner[int(x)] for x in segments.tolist() if int(x) in owner]
+        if claimed:
+            aliases[oid] = claimed[0]
+            continue
         lo = np.searchsorted(seg_sorted, segments, side="left")
         hi = np.searchsorted(seg_sorted, segments, side="right")
         missing = segments[hi == lo]
         if len(missing):
             raise SceneError(agg_path, f"objectId {oid} references unknown segment {int(missing[0])}")
+        owner.update((int(x), oid) for x in segments.tolist())
         idx = np.concatenate([order[a:b] for a, b in zip(lo, hi)]) if len(segments) else np.empty(0, np.int64)
         out.append((oid, label, np.sort(idx)))
-    return out
+    if aliases:
+        log.warning(
+            "%s: %d segGroups repeat segments of earlier groups (duplicated objects); kept the first copy of each",
+            agg_path, len(aliases),
+        )
+    return InstanceGroups(out, aliases)
+
+
+def resolve_aliases(mask: np.ndarray, aliases: dict[int, int]) -> np.ndarray:
+    """An instance mask (value = objectId + 1) with every dropped duplicate's id replaced by its kept copy's."""
+    if not aliases:
+        return mask
+    values, inverse = np.unique(mask, return_inverse=True)
+    mapped = np.array([aliases.get(int(v) - 1, int(v) - 1) + 1 if v > 0 else v for v in values], dtype=mask.dtype)
+    return mapped[inverse].reshape(mask.shape)
 
 
 def _read_masks(zip_path: Path, frame_ids: np.ndarray) -> dict[int, np.ndarray]:
@@ -191,12 +198,10 @@ class ScanNetAdapter:
         root: str | Path,
         dataset: str = "scannet",
         scans_dir: str = "scans",
-        labels_tsv: str = "scannetv2-labels.combined.tsv",
     ) -> None:
         self.root = Path(root)
         self.dataset = dataset
         self.scans = self.root / scans_dir
-        self.labels_tsv = self.root / labels_tsv
 
     def list_scenes(self) -> list[str]:
         if not self.scans.is_dir():
@@ -217,7 +222,6 @@ class ScanNetAdapter:
             "masks": d / f"{scene_id}_2d-instance-filt.zip",
         }
         align = read_axis_alignment(f["info"])
-        label_map = read_label_map(self.labels_tsv)
         raw_pts, faces = read_mesh(f["mesh"])
         if f["labels_mesh"].exists():
             check_labels_ply(f["labels_mesh"], len(raw_pts))
@@ -225,8 +229,9 @@ class ScanNetAdapter:
 
         objects: list[ObjectInstance] = []
         point_instance = np.full(len(points), -1, dtype=np.int64)  # benchmark objects only
-        for oid, raw_label, idx in instance_vertices(f["segs"], f["agg"], len(points)):
-            category = benchmark_category(raw_label, label_map)
+        instances = instance_vertices(f["segs"], f["agg"], len(points))
+        for oid, raw_label, idx in instances.groups:
+            category = source_category("scannet", raw_label)
             if category is None or len(idx) == 0:
                 continue
             try:
@@ -239,18 +244,15 @@ class ScanNetAdapter:
             point_instance[idx] = oid
         objects.sort(key=lambda o: o.instance_id)
         room_size, room_center = room_size_and_center(points, scene_rng(config.seed, "room_size", self.dataset, scene_id))
-        counts: dict[str, int] = {}
-        for o in objects:
-            counts[o.category] = counts.get(o.category, 0) + 1
 
-        frames, images = self._frames(scene_id, f, align, points, point_instance, faces, config)
-        sources = [p for k, p in f.items() if p.exists()] + [self.labels_tsv]
+        frames, images = self._frames(scene_id, f, align, points, point_instance, faces, config, instances.aliases)
+        sources = [p for k, p in f.items() if p.exists()]
         scene = SceneMetadata(
             scene_id=scene_id,
             dataset=self.dataset,
             room_size=room_size,
             room_center=room_center,
-            object_counts=dict(sorted(counts.items())),
+            object_counts=category_counts(objects),
             objects=objects,
             source_root=str(self.root.resolve()),
             source_files=sorted(str(p.relative_to(self.root)) for p in sources),
@@ -268,6 +270,7 @@ class ScanNetAdapter:
         point_instance: np.ndarray,
         faces: np.ndarray | None,
         config: AdapterConfig,
+        aliases: dict[int, int],
     ) -> tuple[FrameMetadata, dict[int, np.ndarray]]:
         """Sample frames from the .sens stream, align their poses, decode images, find visibility."""
         from PIL import Image
@@ -308,7 +311,7 @@ class ScanNetAdapter:
                             mask = np.asarray(
                                 Image.fromarray(mask.astype(np.int32)).resize((intr.width, intr.height), Image.NEAREST)
                             ).astype(np.int64)
-                        visible = visible_from_mask(mask, instance_ids, config.min_visible_pixels)
+                        visible = visible_from_mask(resolve_aliases(mask, aliases), instance_ids, config.min_visible_pixels)
                         sources.add("instance_masks")
                     else:
                         depth = reader.read_depth(fid).astype(np.float64) / h.depth_shift

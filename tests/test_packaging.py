@@ -34,7 +34,7 @@ def test_wheel_holds_only_the_vlm3r_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"vlm3r"}
-    for needed in ("vlm3r/cli.py", "vlm3r/datagen/object_counting.py", "vlm3r/scenes/data/categories.json",
+    for needed in ("vlm3r/cli.py", "vlm3r/datagen/object_counting.py", "vlm3r/scenes/data/vocabularies.json",
                    "vlm3r/schemas/scene.py", "vlm3r/pipelines/build.py", "vlm3r/model/__init__.py",
                    "vlm3r/model/configs/zero2.json", "vlm3r/pipelines/data/vsibench_eval_scenes.json"):
         assert needed in names

@@ -27,6 +27,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -36,8 +37,19 @@ from .scannet_layout import _atomic_write_bytes, _locked
 from .scannetpp_layout import atomic_scene_dir, write_mesh_ply
 from .synthetic import SyntheticScene
 
-ARKIT_LABELS = {"tv": "tv_monitor", "washing machine": "washer"}
-"""Benchmark category -> the ARKitScenes class name written (others are written unchanged)."""
+ARKIT_CLASSES = MappingProxyType({
+    "chair": "chair", "table": "table", "bed": "bed", "mattress": "bed", "sofa": "sofa",
+    "refrigerator": "refrigerator", "tv": "tv_monitor", "washing machine": "washer", "oven": "oven",
+    "bookshelf": "shelf", "closet": "cabinet", "counter": "cabinet",
+})
+"""Synthetic (ScanNet) category -> the ARKitScenes box class annotated (one of its 17 classes).
+Objects of other categories are not annotated, as ARKitScenes annotates only its classes; oven,
+shelf and cabinet are annotated and then dropped by ARKitScenes' vocabulary, as VSI-Bench drops them."""
+
+
+def arkit_class(category: str) -> str | None:
+    """The ARKitScenes class an object of this synthetic category is annotated with (None: not annotated)."""
+    return ARKIT_CLASSES.get(category)
 METADATA_COLUMNS = ("video_id", "visit_id", "fold", "sky_direction")
 TIME_ORIGIN_S = 100.0
 TRAJ_JITTER_S = (0.002, -0.001, 0.0, 0.003)
@@ -71,19 +83,31 @@ def write_metadata_row(root: Path, video_id: str, fold: str, sky_direction: str)
 
 
 def _annotation(scene: SyntheticScene) -> dict:
+    """``<video_id>_3dod_annotation.json`` as ARKitScenes ships it: top-level ``data``, ``stats``,
+    ``comment``, ``confirm``, ``skipped``; per box the keys the official loader lists (uid, label,
+    modelId, children, objectId, segments.obbAligned, hierarchy, isInGroup, labelType, attributes)."""
     data = []
     for o in scene.objects:
+        label = arkit_class(o.category)
+        if label is None:
+            continue
         data.append({
             "uid": f"{scene.scene_id}-{o.instance_id:04d}",
-            "label": ARKIT_LABELS.get(o.category, o.category),
-            "attributes": {},
+            "label": label,
+            "modelId": "",
+            "children": [],
+            "objectId": o.instance_id,
             "segments": {"obbAligned": {
                 "centroid": np.asarray(o.centroid, float).tolist(),
                 "axesLengths": np.asarray(o.axes_lengths, float).tolist(),
                 "normalizedAxes": np.asarray(o.rotation, float).T.reshape(9).tolist(),
             }},
+            "hierarchy": 0,
+            "isInGroup": False,
+            "labelType": "object",
+            "attributes": {},
         })
-    return {"data": data, "stats": {"box_number": len(data)}}
+    return {"data": data, "stats": {"box_number": len(data)}, "comment": "", "confirm": True, "skipped": False}
 
 
 def _traj_line(t: float, camera_to_world: np.ndarray) -> str:

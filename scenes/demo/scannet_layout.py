@@ -29,9 +29,9 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 from vlm3r.schemas.io import atomic_write_bytes as _atomic_write_bytes
@@ -41,91 +41,20 @@ from vlm3r.scenes.sens import SensFrame, SensHeader, encode_depth_zlib, encode_j
 from .synthetic import SyntheticScene
 
 LABELS_TSV = "scannetv2-labels.combined.tsv"
-TSV_COLUMNS = (
-    "id", "raw_category", "category", "count", "nyu40id", "eigen13id", "nyuClass", "nyu40class",
-    "eigen13class", "ModelNetId", "ModelNet40", "ModelNet40Class", "wnsynsetid", "wnsynsetkey",
-    "mpcat40index", "mpcat40",
-)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 JPEG_QUALITY = 90
 
 
-@dataclass(frozen=True)
-class LabelRow:
-    """One row of the labels tsv written for a raw label (NYU40 / eigen13 / mpcat40 classes)."""
+@cache
+def real_label_rows() -> tuple[str, dict[str, list[str]]]:
+    """(header line, {raw_category: cells}) of the real ScanNet label rows the demo writes: a subset
+    of ScanNet's own ``scannetv2-labels.combined.tsv`` (real ids, columns and values), shipped as
+    ``scenes/data/scannetv2-labels.subset.tsv``."""
+    text = resources.files("vlm3r.scenes.data").joinpath("scannetv2-labels.subset.tsv").read_text("utf-8")
+    lines = text.splitlines()
+    rows = {cells[1]: cells for cells in (line.split("\t") for line in lines[1:] if line.strip())}
+    return lines[0], rows
 
-    id: int
-    raw_category: str
-    category: str
-    nyu40id: int
-    nyu40class: str
-    eigen13id: int
-    eigen13class: str
-    mpcat40index: int
-    mpcat40: str
-
-    def cells(self) -> list[str]:
-        """The 16 tsv cells in TSV_COLUMNS order (count fixed to 1; ModelNet/WordNet left empty)."""
-        return [str(self.id), self.raw_category, self.category, "1", str(self.nyu40id), str(self.eigen13id),
-                self.nyu40class, self.nyu40class, self.eigen13class, "", "", "", "", "",
-                str(self.mpcat40index), self.mpcat40]
-
-
-def _rows(*rows: tuple[str, str, int, str, int, str, int, str]) -> MappingProxyType[str, LabelRow]:
-    return MappingProxyType({r[0]: LabelRow(i + 1, *r) for i, r in enumerate(rows)})
-
-
-LABEL_ROWS: MappingProxyType[str, LabelRow] = _rows(
-    # raw_category, category, nyu40id, nyu40class, eigen13id, eigen13class, mpcat40index, mpcat40
-    ("wall", "wall", 1, "wall", 12, "Wall", 1, "wall"),
-    ("floor", "floor", 2, "floor", 5, "Floor", 2, "floor"),
-    ("ceiling", "ceiling", 22, "ceiling", 3, "Ceiling", 17, "ceiling"),
-    ("chair", "chair", 5, "chair", 4, "Chair", 3, "chair"),
-    ("office chair", "office chair", 5, "chair", 4, "Chair", 3, "chair"),
-    ("table", "table", 7, "table", 10, "Table", 5, "table"),
-    ("coffee table", "coffee table", 7, "table", 10, "Table", 5, "table"),
-    ("dining table", "dining table", 7, "table", 10, "Table", 5, "table"),
-    ("bed", "bed", 4, "bed", 1, "Bed", 11, "bed"),
-    ("sofa", "sofa", 6, "sofa", 9, "Sofa", 10, "sofa"),
-    ("couch", "couch", 6, "sofa", 9, "Sofa", 10, "sofa"),
-    ("window", "window", 9, "window", 13, "Window", 9, "window"),
-    ("bookshelf", "bookshelf", 10, "bookshelf", 6, "Furniture", 31, "shelving"),
-    ("bookcase", "bookcase", 10, "bookshelf", 6, "Furniture", 31, "shelving"),
-    ("counter", "counter", 12, "counter", 6, "Furniture", 26, "counter"),
-    ("kitchen counter", "kitchen counter", 12, "counter", 6, "Furniture", 26, "counter"),
-    ("desk", "desk", 14, "desk", 10, "Table", 5, "table"),
-    ("refrigerator", "refrigerator", 24, "refridgerator", 6, "Furniture", 37, "appliances"),
-    ("fridge", "fridge", 24, "refridgerator", 6, "Furniture", 37, "appliances"),
-    ("door", "door", 8, "door", 12, "Wall", 4, "door"),
-    ("lamp", "lamp", 35, "lamp", 7, "Objects", 28, "lighting"),
-    ("printer", "printer", 40, "otherprop", 7, "Objects", 37, "appliances"),
-    ("towel", "towel", 27, "towel", 7, "Objects", 20, "towel"),
-    ("tv", "tv", 25, "television", 11, "TV", 22, "tv_monitor"),
-    ("nightstand", "nightstand", 32, "night stand", 6, "Furniture", 13, "chest_of_drawers"),
-    ("night stand", "night stand", 32, "night stand", 6, "Furniture", 13, "chest_of_drawers"),
-    ("plant", "plant", 40, "otherprop", 7, "Objects", 14, "plant"),
-    ("potted plant", "plant", 40, "otherprop", 7, "Objects", 14, "plant"),
-    ("backpack", "backpack", 37, "bag", 7, "Objects", 39, "objects"),
-    ("trash can", "trash can", 39, "otherfurniture", 6, "Furniture", 39, "objects"),
-    ("recycling bin", "recycling bin", 39, "otherfurniture", 6, "Furniture", 39, "objects"),
-    ("closet", "closet", 39, "otherfurniture", 6, "Furniture", 7, "cabinet"),
-    ("fan", "fan", 40, "otherprop", 7, "Objects", 39, "objects"),
-    ("washing machine", "washing machine", 39, "otherfurniture", 6, "Furniture", 37, "appliances"),
-    ("mirror", "mirror", 19, "mirror", 7, "Objects", 21, "mirror"),
-    ("piano", "piano", 39, "otherfurniture", 6, "Furniture", 39, "objects"),
-    ("radiator", "radiator", 39, "otherfurniture", 6, "Furniture", 39, "objects"),
-    ("clock", "clock", 40, "otherprop", 7, "Objects", 39, "objects"),
-    ("guitar", "guitar", 40, "otherprop", 7, "Objects", 39, "objects"),
-    ("bicycle", "bicycle", 40, "otherprop", 7, "Objects", 39, "objects"),
-    ("oven", "oven", 39, "otherfurniture", 6, "Furniture", 37, "appliances"),
-    ("mattress", "mattress", 39, "otherfurniture", 6, "Furniture", 11, "bed"),
-)
-"""Labels tsv rows for every raw label the synthetic scenes use. ``category`` is the cleaned
-ScanNet200-style name; for office chair / coffee table / dining table / kitchen counter it is not a
-benchmark name and the benchmark category follows from ``nyu40class`` (chair, table, counter).
-Rule the rows satisfy (the ScanNet adapter's): a NYU40 class that is a ScanNet20 benchmark name
-decides the category, otherwise ``category`` (after synonyms) does -- hence mattress is NYU40
-otherfurniture here, so that it is not read as a bed."""
 
 SEGS_PARAMS = {
     "kThresh": "0.0001", "segMinVerts": "20", "minPoints": "750", "maxPoints": "5000",
@@ -159,43 +88,30 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def _read_tsv_rows(path: Path) -> dict[str, list[str]]:
-    """Rows of an existing labels tsv keyed by raw_category (cells padded to 16)."""
-    rows: dict[str, list[str]] = {}
+    """Rows of an existing labels tsv keyed by raw_category."""
     if not path.is_file():
-        return rows
+        return {}
     lines = path.read_text(encoding="utf-8").splitlines()
-    for line in lines[1:]:
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        cells += [""] * (len(TSV_COLUMNS) - len(cells))
-        rows.setdefault(cells[1], cells[: len(TSV_COLUMNS)])
-    return rows
+    return {cells[1]: cells for cells in (line.split("\t") for line in lines[1:] if line.strip())}
 
 
 def write_labels_tsv(root: Path, raw_labels: Iterable[str]) -> Path:
-    """Write (or extend) ``root/scannetv2-labels.combined.tsv`` with one row per raw label.
-
-    Existing rows are kept unchanged; raw labels already present are not rewritten. Known raw labels
-    get the fixed row of LABEL_ROWS; an unknown one gets category = raw label and NYU40 otherprop.
-    Rows are sorted by id so the file does not depend on the order scenes were written in.
-    """
+    """Write (or extend) ``root/scannetv2-labels.combined.tsv`` with ScanNet's real row of every raw
+    label (:func:`real_label_rows`), under ScanNet's real header, rows sorted by id as in the real
+    file. Rows already there are kept; a raw label ScanNet's table does not have is a ValueError."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     path = root / LABELS_TSV
+    header, real = real_label_rows()
+    unknown = sorted(set(raw_labels) - set(real))
+    if unknown:
+        raise ValueError(f"raw labels not in ScanNet's label table: {', '.join(unknown)}")
     with _locked(root):
         rows = _read_tsv_rows(path)
-        next_id = max([r.id for r in LABEL_ROWS.values()] + [_int(c[0]) for c in rows.values()]) + 1
         for raw in sorted(set(raw_labels)):
-            if raw in rows:
-                continue
-            known = LABEL_ROWS.get(raw)
-            if known is None:
-                known = LabelRow(next_id, raw, raw, 40, "otherprop", 7, "Objects", 39, "objects")
-                next_id += 1
-            rows[raw] = known.cells()
+            rows.setdefault(raw, real[raw])
         ordered = sorted(rows.values(), key=lambda c: (_int(c[0]), c[1]))
-        text = "\t".join(TSV_COLUMNS) + "\n" + "".join("\t".join(c) + "\n" for c in ordered)
+        text = header + "\n" + "".join("\t".join(c) + "\n" for c in ordered)
         _atomic_write_bytes(path, text.encode("utf-8"))
     return path
 
@@ -222,9 +138,11 @@ def _vertex_nyu40(scene: SyntheticScene) -> np.ndarray:
     """(V,) uint16 NYU40 id of each vertex's aggregation group (0 for unknown labels)."""
     n_groups = int(scene.vertex_object.max()) + 1
     lut = np.zeros(n_groups, dtype=np.uint16)
+    header, real = real_label_rows()
+    col = header.split("\t").index("nyu40id")
     for gid in range(n_groups):
-        row = LABEL_ROWS.get(scene.group_label(gid))
-        lut[gid] = row.nyu40id if row is not None else 0
+        row = real.get(scene.group_label(gid))
+        lut[gid] = _int(row[col]) if row is not None else 0
     return lut[scene.vertex_object]
 
 
@@ -271,7 +189,7 @@ def _write_segs_and_aggregation(scene: SyntheticScene, out: Path) -> None:
 def _scene_type(scene: SyntheticScene) -> str:
     cats = {o.category for o in scene.objects}
     for needles, name in (({"bed", "mattress"}, "Bedroom / Hotel"), ({"oven", "refrigerator", "counter"}, "Kitchen"),
-                          ({"desk", "printer"}, "Office"), ({"sofa", "tv"}, "Living room / Lounge")):
+                          ({"printer"}, "Office"), ({"sofa", "tv"}, "Living room / Lounge")):
         if cats & needles:
             return name
     return "Misc."

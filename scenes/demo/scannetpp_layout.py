@@ -34,14 +34,21 @@ from .synthetic import SyntheticScene
 
 SCANNETPP_LABELS = {
     "radiator": "heater",
-    "lamp": "floor lamp",
-    "night stand": "nightstand",
+    "lamp": "table lamp",
     "nightstand": "bedside table",
-    "couch": "sofa",
-    "fridge": "refrigerator",
-    "bookcase": "bookshelf",
+    "trash bin": "trash can",
+    "recycling bin": "trash can",
 }
-"""Synthetic raw label -> the ScanNet++ instance label written (others are written unchanged)."""
+"""Synthetic (ScanNet) raw label -> the ScanNet++ instance label written (others are written
+unchanged). ScanNet++'s vocabulary then keeps, renames or drops it as it would a real label
+(``window``, ``towel``, ``backpack`` and ``desk`` are dropped; ``trash can`` stays a category)."""
+
+
+def scannetpp_label(raw_label: str) -> str:
+    """The ScanNet++ label the writer gives an object or structure of this synthetic raw label."""
+    return SCANNETPP_LABELS.get(raw_label, raw_label)
+
+
 VIDEO_QUANTISER = 2
 JPEG_QUALITY = 92
 
@@ -61,8 +68,7 @@ def write_mesh_ply(path: Path, vertices: np.ndarray, faces: np.ndarray, colors: 
 
 
 def _group_label(scene: SyntheticScene, gid: int) -> str:
-    label = scene.group_label(gid)
-    return SCANNETPP_LABELS.get(label, label)
+    return scannetpp_label(scene.group_label(gid))
 
 
 def _box_meta(centroid: np.ndarray, extent: np.ndarray, rotation: np.ndarray) -> dict[str, list[float]]:

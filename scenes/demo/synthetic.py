@@ -18,11 +18,8 @@ so the minimal oriented bounding box of an object's vertices is exactly its box.
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -189,24 +186,23 @@ class FurnitureSpec:
 
 
 CATALOGUE: tuple[FurnitureSpec, ...] = (
-    FurnitureSpec("chair", ("chair", "office chair"), (0.5, 0.5, 0.9), "free", max_count=6),
-    FurnitureSpec("table", ("table", "coffee table", "dining table"), (1.2, 0.8, 0.75), "free", weight=2, max_count=2),
+    FurnitureSpec("chair", ("chair",), (0.5, 0.5, 0.9), "free", max_count=6),
+    FurnitureSpec("table", ("table", "desk"), (1.2, 0.8, 0.75), "free", weight=2, max_count=2),
     FurnitureSpec("bed", ("bed",), (1.6, 2.0, 0.5), "wall", weight=1.5),
-    FurnitureSpec("sofa", ("sofa", "couch"), (2.0, 0.9, 0.85), "wall", weight=1.5),
+    FurnitureSpec("sofa", ("sofa",), (2.0, 0.9, 0.85), "wall", weight=1.5),
     FurnitureSpec("window", ("window",), (1.2, 0.1, 1.3), "wall", elevation=0.9, weight=2, max_count=3),
-    FurnitureSpec("bookshelf", ("bookshelf", "bookcase"), (0.9, 0.35, 1.8), "wall", weight=1.5, max_count=2),
-    FurnitureSpec("counter", ("counter", "kitchen counter"), (1.8, 0.6, 0.9), "wall"),
-    FurnitureSpec("desk", ("desk",), (1.4, 0.7, 0.75), "wall", weight=1.5, max_count=2),
-    FurnitureSpec("refrigerator", ("refrigerator", "fridge"), (0.7, 0.7, 1.8), "wall"),
+    FurnitureSpec("bookshelf", ("bookshelf",), (0.9, 0.35, 1.8), "wall", weight=1.5, max_count=2),
+    FurnitureSpec("counter", ("counter",), (1.8, 0.6, 0.9), "wall"),
+    FurnitureSpec("refrigerator", ("refrigerator",), (0.7, 0.7, 1.8), "wall"),
     FurnitureSpec("door", ("door",), (0.9, 0.05, 2.0), "wall", weight=2, max_count=2),
     FurnitureSpec("lamp", ("lamp",), (0.4, 0.4, 1.6), "free", max_count=3),
     FurnitureSpec("printer", ("printer",), (0.6, 0.5, 1.0), "wall", weight=0.5),
     FurnitureSpec("towel", ("towel",), (0.5, 0.04, 0.8), "wall", elevation=0.9, weight=0.5),
     FurnitureSpec("tv", ("tv",), (1.2, 0.08, 0.7), "wall", elevation=1.0, weight=1.5),
-    FurnitureSpec("nightstand", ("nightstand", "night stand"), (0.5, 0.4, 0.55), "wall", max_count=2),
-    FurnitureSpec("plant", ("plant", "potted plant"), (0.45, 0.45, 0.9), "free", weight=1.5, max_count=4),
+    FurnitureSpec("nightstand", ("nightstand",), (0.5, 0.4, 0.55), "wall", max_count=2),
+    FurnitureSpec("plant", ("plant",), (0.45, 0.45, 0.9), "free", weight=1.5, max_count=4),
     FurnitureSpec("backpack", ("backpack",), (0.35, 0.25, 0.45), "free", weight=0.7, max_count=2),
-    FurnitureSpec("trash bin", ("trash can", "recycling bin"), (0.35, 0.3, 0.5), "free", weight=1.5, max_count=3),
+    FurnitureSpec("trash bin", ("trash can", "recycling bin", "trash bin"), (0.35, 0.3, 0.5), "free", weight=1.5, max_count=3),
     FurnitureSpec("closet", ("closet",), (1.2, 0.6, 2.0), "wall"),
     FurnitureSpec("fan", ("fan",), (0.45, 0.45, 1.2), "free", weight=0.6),
     FurnitureSpec("washing machine", ("washing machine",), (0.6, 0.6, 0.85), "wall", weight=0.5),
@@ -219,8 +215,10 @@ CATALOGUE: tuple[FurnitureSpec, ...] = (
     FurnitureSpec("oven", ("oven",), (0.6, 0.6, 0.9), "wall", weight=0.5),
     FurnitureSpec("mattress", ("mattress",), (1.4, 2.0, 0.25), "wall", weight=0.3),
 )
-"""Categories that stand on the floor or hang on a wall (pillow, monitor, keyboard, microwave,
-telephone and computer mouse are left out: they would have to be stacked on other furniture)."""
+"""ScanNet-vocabulary categories that stand on the floor or hang on a wall (pillow, monitor, keyboard,
+microwave, telephone and computer mouse are left out: they would have to be stacked on other
+furniture). Every raw label is a real ScanNet raw_category that ScanNet's vocabulary maps onto the
+spec's category (``desk`` is a table there)."""
 
 STRUCTURE_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType({
     "wall": (206, 200, 188),
@@ -240,11 +238,12 @@ CATEGORY_COLORS: MappingProxyType[str, tuple[int, int, int]] = MappingProxyType(
 })
 
 
-@lru_cache(maxsize=1)
 def benchmark_categories() -> tuple[str, ...]:
-    """ScanNet20 + ScanNet200 benchmark category names from ``scenes/data/categories.json``."""
-    data = json.loads(resources.files("vlm3r.scenes.data").joinpath("categories.json").read_text("utf-8"))
-    return tuple(data["scannet20_subset"]) + tuple(data["scannet200_subset"])
+    """The categories a synthetic scene may hold: ScanNet's vocabulary (the demo's ground truth is
+    in ScanNet's names; the other layouts' writers rename or drop as their source would)."""
+    from vlm3r.scenes.categories import vocabulary
+
+    return tuple(sorted(vocabulary("scannet").categories))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -104,3 +104,101 @@ def test_missing_file_is_named(scannet_root, tmp_path):
     (tmp_path / "scans" / sid / f"{sid}.aggregation.json").unlink()
     with pytest.raises(SceneError, match=rf"{sid}\.aggregation\.json: missing"):
         ScanNetAdapter(tmp_path).load(sid, AdapterConfig())
+
+
+# --------------------------------------------------------------------------------------------------
+# Real-data fidelity: ScanNet's vocabulary on its real label table, relabelled and duplicated groups
+# --------------------------------------------------------------------------------------------------
+
+
+def test_vocabulary_on_the_real_label_table(shared_file):
+    """Every raw_category of ScanNet's real TSV: kept exactly when the vocabulary lists it by name."""
+    import csv
+
+    from vlm3r.scenes.categories import source_category, vocabulary
+
+    with open(shared_file("scannetv2-labels.combined.tsv"), newline="", encoding="utf-8") as f:
+        raw = [r["raw_category"] for r in csv.DictReader(f, delimiter="\t")]
+    vocab = vocabulary("scannet")
+    assert vocab.keep <= set(raw)  # every kept label is a real ScanNet label
+    got = {r: source_category("scannet", r) for r in raw}
+    assert {c for c in got.values() if c} == vocab.categories
+    expected = {"mattress": "mattress", "loft bed": None, "sofa bed": None, "potted plant": None, "desk": "table",
+                "trash can": "trash bin", "recycling bin": "trash bin", "mouse": "computer mouse", "couch": None,
+                "office chair": None, "bed": "bed", "nightstand": "nightstand", "wall": None}
+    assert {k: got[k] for k in expected} == expected
+
+
+def _copy_scene(root, sid, dest):
+    shutil.copytree(root / "scans" / sid, dest / "scans" / sid)
+    shutil.copy(root / "scannetv2-labels.combined.tsv", dest)
+    return dest / "scans" / sid
+
+
+def test_exact_raw_labels_decide(scannet_root, tmp_path):
+    """Relabelled groups in a real layout: 'sofa bed' and 'potted plant' drop out, 'mattress' stays a
+    mattress, 'desk' counts as a table."""
+    import json
+
+    root, scenes = scannet_root
+    sid = "scene0001_00"
+    d = _copy_scene(root, sid, tmp_path)
+    agg_path = d / f"{sid}.aggregation.json"
+    agg = json.loads(agg_path.read_text())
+    gt = scenes[sid]
+    ids = [o.instance_id for o in gt.objects][:4]
+    new = dict(zip(ids, ["sofa bed", "potted plant", "mattress", "desk"]))
+    for g in agg["segGroups"]:
+        if g["objectId"] in new:
+            g["label"] = new[g["objectId"]]
+    agg_path.write_text(json.dumps(agg))
+    a = ScanNetAdapter(tmp_path).load(sid, AdapterConfig(num_frames=4))
+    want = Counter(o.category for o in gt.objects if o.instance_id not in new)
+    want.update(["mattress", "table"])
+    assert a.scene.object_counts == dict(sorted(want.items()))
+    by_id = {o.instance_id: o for o in a.scene.objects}
+    assert ids[0] not in by_id and ids[1] not in by_id
+    assert by_id[ids[2]].category == "mattress" and by_id[ids[3]].category == "table"
+
+
+def test_duplicated_seg_groups_keep_one_copy(scannet_root, tmp_path, caplog):
+    """scene0217_00-style aggregation (every segGroup repeated with objectId + N) and instance masks
+    drawn with the duplicates' ids: counts stay single, visibility equals the rendered truth."""
+    import io
+    import json
+    import logging
+    import zipfile
+
+    from PIL import Image
+
+    root, scenes = scannet_root
+    sid = "scene0001_00"
+    d = _copy_scene(root, sid, tmp_path)
+    agg_path = d / f"{sid}.aggregation.json"
+    agg = json.loads(agg_path.read_text())
+    n = len(agg["segGroups"])
+    agg["segGroups"] += [dict(g, id=g["id"] + n, objectId=g["objectId"] + n) for g in agg["segGroups"]]
+    agg_path.write_text(json.dumps(agg))
+    zpath = d / f"{sid}_2d-instance-filt.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for k, (name, data) in enumerate(sorted(members.items())):
+            if name.endswith(".png") and k % 2:
+                with Image.open(io.BytesIO(data)) as im:
+                    arr = np.asarray(im)
+                shifted = np.where(arr > 0, arr.astype(np.int64) + n, 0).astype(arr.dtype)
+                buf = io.BytesIO()
+                Image.fromarray(shifted).save(buf, format="PNG")
+                data = buf.getvalue()
+            zf.writestr(name, data)
+    gt = scenes[sid]
+    with caplog.at_level(logging.WARNING):
+        a = ScanNetAdapter(tmp_path).load(sid, AdapterConfig(num_frames=16))
+    assert a.scene.object_counts == dict(Counter(o.category for o in gt.objects))
+    assert {o.instance_id for o in a.scene.objects} == {o.instance_id for o in gt.objects}
+    assert any(f"{sid}.aggregation.json" in r.getMessage() and "duplicated" in r.getMessage() for r in caplog.records)
+    truth = rendered_visibility(gt, [f.frame_id for f in a.frames.frames], AdapterConfig().min_visible_pixels)
+    for f in a.frames.frames:
+        assert {v.instance_id: v.pixel_count for v in f.visible} == truth[f.frame_id]
+    assert sum(len(f.visible) for f in a.frames.frames) > 0

@@ -30,7 +30,7 @@ from vlm3r.scenes.demo.synthetic import (
 pytest.importorskip("open3d")
 
 from vlm3r.scenes.demo.render import SceneRenderer  # noqa: E402
-from vlm3r.scenes.scannet import benchmark_category, read_label_map  # noqa: E402
+from vlm3r.scenes.categories import source_category  # noqa: E402
 from vlm3r.scenes.demo.scannet_layout import LABELS_TSV, write_labels_tsv, write_scannet_scene  # noqa: E402
 
 SMALL = SyntheticConfig(n_frames=60, width=64, height=48, mesh_resolution=0.25, n_invalid_poses=3)
@@ -436,33 +436,46 @@ def test_layout_mesh_and_annotations(written: tuple[SyntheticScene, Path, Path])
     assert float(txt["fx_depth"]) == scene.intrinsics[0] and txt["numColorFrames"] == str(scene.n_frames)
 
 
-def test_labels_tsv_maps_raw_labels(written: tuple[SyntheticScene, Path, Path], tmp_path: Path) -> None:
+REAL_TSV_COLUMNS = ["id", "raw_category", "category", "count", "nyu40id", "eigen13id", "nyuClass", "nyu40class",
+                    "eigen13class", "ModelNet40", "ModelNet10", "ShapeNetCore55", "synsetoffset", "wnsynsetid",
+                    "wnsynsetkey", "mpcat40", "mpcat40index"]
+
+
+def test_labels_tsv_has_real_columns_and_maps_raw_labels(written: tuple[SyntheticScene, Path, Path], tmp_path: Path) -> None:
     scene, root, _ = written
     lines = (root / LABELS_TSV).read_text().splitlines()
     header = lines[0].split("\t")
-    assert header == ["id", "raw_category", "category", "count", "nyu40id", "eigen13id", "nyuClass", "nyu40class",
-                      "eigen13class", "ModelNetId", "ModelNet40", "ModelNet40Class", "wnsynsetid", "wnsynsetkey",
-                      "mpcat40index", "mpcat40"]
+    assert header == REAL_TSV_COLUMNS
     rows = {r[1]: dict(zip(header, r)) for r in (line.split("\t") for line in lines[1:])}
-    label_map = read_label_map(root / LABELS_TSV)
-    for o in scene.objects:
-        assert benchmark_category(o.raw_label, label_map) == o.category, (o.raw_label, rows[o.raw_label])
-    # every raw label the generator can draw maps to its category through the rows written for it
-    every = write_labels_tsv(tmp_path / "all", [raw for spec in CATALOGUE for raw in spec.raw_labels])
-    full_map = read_label_map(every)
+    for o in scene.objects:  # ScanNet's vocabulary takes every drawn raw label to its category
+        assert source_category("scannet", o.raw_label) == o.category, (o.raw_label, rows[o.raw_label])
     for spec in CATALOGUE:
         for raw in spec.raw_labels:
-            assert benchmark_category(raw, full_map) == spec.category, raw
+            assert source_category("scannet", raw) == spec.category, raw
     for name in ("wall", "floor", "ceiling"):
-        assert benchmark_category(name, full_map) is None
-    for name in ("wall", "floor", "ceiling"):
-        assert rows[name]["category"] == name
+        assert rows[name]["category"] == name and source_category("scannet", name) is None
+    # ScanNet's own ids: chair is row 2, wall row 1, mattress row 1191
+    assert rows["wall"]["id"] == "1" and rows["chair"]["id"] == "2"
 
     # merging: union of rows, existing rows kept, order independent of writing order
     write_labels_tsv(tmp_path, ["chair", "window"])
-    write_labels_tsv(tmp_path, ["office chair", "chair", "my odd label"])
+    write_labels_tsv(tmp_path, ["office chair", "chair", "mattress"])
     merged = [line.split("\t")[1] for line in (tmp_path / LABELS_TSV).read_text().splitlines()[1:]]
-    assert set(merged) == {"chair", "window", "office chair", "my odd label"}
+    assert set(merged) == {"chair", "window", "office chair", "mattress"}
     other = tmp_path / "other"
-    write_labels_tsv(other, ["office chair", "chair", "window", "my odd label"])
+    write_labels_tsv(other, ["office chair", "mattress", "chair", "window"])
     assert (other / LABELS_TSV).read_bytes() == (tmp_path / LABELS_TSV).read_bytes()
+    with pytest.raises(ValueError, match="my odd label"):
+        write_labels_tsv(tmp_path, ["my odd label"])
+
+
+def test_shipped_label_rows_are_scannets_own(shared_file) -> None:
+    """Every row the demo writer can write is, cell for cell, a row of ScanNet's real label table."""
+    from vlm3r.scenes.demo.scannet_layout import real_label_rows
+
+    real = shared_file("scannetv2-labels.combined.tsv").read_text(encoding="utf-8").splitlines()
+    header, rows = real_label_rows()
+    assert header == real[0]
+    real_rows = {line.split("\t")[1]: line.split("\t") for line in real[1:]}
+    for raw, cells in rows.items():
+        assert cells == real_rows[raw], raw
