@@ -101,12 +101,22 @@ def test_frames_without_a_pose_are_invalid(written):
 
 def test_categories_use_arkit_rules(written):
     gt, root = written
+    from vlm3r.scenes.demo.ground_truth import expected_objects
+
     a = ARKitScenesAdapter(root).load("41000000", CFG)
-    assert sorted(o.category for o in a.scene.objects) == sorted(o.category for o in gt.objects)
-    assert source_category("arkitscenes", "tv_monitor") == "tv"
-    assert source_category("arkitscenes", "washer") == "washing machine"
-    assert source_category("arkitscenes", "stool") is None
+    want = expected_objects(gt, "arkitscenes")
+    assert [(o.instance_id, o.category) for o in a.scene.objects] == [(e.instance_id, e.category) for e in want]
     assert all(o.num_points > 0 for o in a.scene.objects)
+
+
+def test_arkit_vocabulary_keeps_what_vsibench_keeps():
+    """ARKitScenes' own classes: toilet, stove, fireplace, dishwasher, bathtub, stool and washer are
+    categories; sink, shelf, oven and cabinet are dropped; tv_monitor is a tv."""
+    kept = {c: source_category("arkitscenes", c) for c in
+            ("toilet", "stove", "fireplace", "dishwasher", "bathtub", "stool", "washer", "tv_monitor")}
+    assert kept == {"toilet": "toilet", "stove": "stove", "fireplace": "fireplace", "dishwasher": "dishwasher",
+                    "bathtub": "bathtub", "stool": "stool", "washer": "washer", "tv_monitor": "tv"}
+    assert [source_category("arkitscenes", c) for c in ("sink", "shelf", "oven", "cabinet")] == [None] * 4
 
 
 def test_list_scenes_covers_both_splits(written):
@@ -141,12 +151,61 @@ def test_wrong_size_depth_is_named(written, tmp_path):
         ARKitScenesAdapter(root).load("41000001", CFG)
 
 
-def test_missing_metadata_row_is_named(written, tmp_path):
-    root, _ = copy_video(written[1], "41000002", tmp_path)
+def test_orientation_comes_from_the_poses_not_the_csv(written, tmp_path, caplog):
+    """A missing row, "NA" and a wrong sky_direction all give the same upright frames as the true
+    value; the wrong one is logged naming metadata.csv."""
+    import logging
+
+    from vlm3r.scenes.arkitscenes import read_traj, sky_from_poses
+
+    root, d = copy_video(written[1], "41000002", tmp_path)  # written with sky_direction Left
+    ref = ARKitScenesAdapter(root).load("41000002", CFG)
+    assert sky_from_poses(read_traj(d / "41000002_frames" / "lowres_wide.traj")[1]) == SKY_DIRECTIONS[2]
     rows = (root / "metadata.csv").read_text().splitlines()
-    (root / "metadata.csv").write_text("\n".join(r for r in rows if not r.startswith("41000002")) + "\n")
-    with pytest.raises(SceneError, match=r"metadata\.csv: no row for video 41000002"):
-        ARKitScenesAdapter(root).load("41000002", CFG)
+    for value in (None, "NA", "Down"):
+        kept = [r for r in rows if not r.startswith("41000002")]
+        if value is not None:
+            kept.append(f"41000002,41000002,Training,{value}")
+        (root / "metadata.csv").write_text("\n".join(kept) + "\n")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            a = ARKitScenesAdapter(root).load("41000002", CFG)
+        for f, g in zip(a.frames.frames, ref.frames.frames):
+            np.testing.assert_allclose(f.pose(), g.pose(), atol=1e-9)
+        assert all(np.array_equal(a.images[k], ref.images[k]) for k in ref.images)
+        warned = any("metadata.csv" in r.getMessage() and "disagrees" in r.getMessage() for r in caplog.records)
+        assert warned == (value == "Down"), value
+
+
+def test_sky_from_poses_matches_decide_pose_cases():
+    """The two worked cases of apple/ARKitScenes rectify_im.py: frame 1 of 41048143 is upside down
+    (index 2), frame 1 of 41048169 needs 90 degrees clockwise (index 1, Left)."""
+    from scipy.spatial.transform import Rotation
+
+    from vlm3r.scenes.arkitscenes import sky_from_poses
+
+    def c2w(line: str) -> np.ndarray:
+        v = [float(x) for x in line.split()]
+        w2c = np.eye(4)
+        w2c[:3, :3] = Rotation.from_rotvec(v[1:4]).as_matrix()
+        w2c[:3, 3] = v[4:7]
+        return np.linalg.inv(w2c)[None]
+
+    assert sky_from_poses(c2w("1627.68140546 -1.5545600446434271 1.532901960141653 0.883467254271724 0.0450016 0.0506107 -0.000194237")) == "Down"
+    assert sky_from_poses(c2w("803.47236621 1.6851560664954446 -1.7402208764128138 -0.8469396625258023 0.0404551 0.0562208 -0.00155703")) == "Left"
+
+
+def test_skipped_annotation_is_named(written, tmp_path):
+    import json
+
+    root, d = copy_video(written[1], "41000001", tmp_path)
+    path = d / "41000001_3dod_annotation.json"
+    anno = json.loads(path.read_text())
+    assert set(anno) == {"data", "stats", "comment", "confirm", "skipped"}  # the official loader's keys
+    anno["skipped"] = True
+    path.write_text(json.dumps(anno))
+    with pytest.raises(SceneError, match=r"41000001_3dod_annotation\.json: annotation is marked skipped"):
+        ARKitScenesAdapter(root).load("41000001", CFG)
 
 
 def test_build_through_the_registry(written, tmp_path):

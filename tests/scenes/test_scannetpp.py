@@ -12,6 +12,7 @@ from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
 from vlm3r.scenes.base import AdapterConfig, SceneError, sample_frame_ids
 from vlm3r.scenes.registry import make_adapter
 from vlm3r.scenes.categories import source_category
+from vlm3r.scenes.demo.ground_truth import expected_objects
 from vlm3r.scenes.scannetpp import ScanNetPPAdapter, annotation_obbs, quaternion_to_matrix
 from vlm3r.scenes.demo.scannetpp_layout import write_scannetpp_scene
 from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
@@ -64,7 +65,8 @@ def test_frames_poses_and_objects(loaded):
         assert f.timestamp_s == pytest.approx(f.frame_id / gt.config.fps)
     assert a.frames.visibility_source == "depth_projection"
     assert sum(len(f.visible) for f in a.frames.frames) > 0
-    assert sorted(o.category for o in a.scene.objects) == sorted(o.category for o in gt.objects)
+    want = expected_objects(gt, "scannetpp")
+    assert [(o.instance_id, o.category) for o in a.scene.objects] == [(e.instance_id, e.category) for e in want]
     assert a.scene.raw_to_world == np.eye(4).tolist()
     assert a.scene.mesh_file == f"data/{SID}/scans/mesh_aligned_0.05.ply"
     assert f"data/{SID}/iphone/depth.bin" in a.scene.source_files
@@ -107,11 +109,15 @@ def test_quaternion_to_matrix_matches_scipy():
         np.testing.assert_allclose(quaternion_to_matrix(q), Rotation.from_quat([x, y, z, w]).as_matrix(), atol=1e-12)
 
 
-def test_scannetpp_label_synonyms():
+def test_scannetpp_vocabulary_is_its_own():
+    """ScanNet++ names stay its own (trash can, table lamp, heater, kettle ...); office chair and
+    ceiling lamp are renamed; window, towel, cabinet ... are dropped."""
+    own = ("trash can", "table lamp", "heater", "kettle", "suitcase", "whiteboard", "power strip")
+    assert [source_category("scannetpp", c) for c in own] == list(own)
     assert source_category("scannetpp", "office chair") == "chair"
-    assert source_category("scannetpp", "Heater") == "radiator"
-    assert source_category("scannetpp", "trash can") == "trash bin"  # shared rule
-    assert source_category("scannetpp", "whiteboard") is None
+    assert source_category("scannetpp", "ceiling lamp") == "ceiling light"
+    assert source_category("scannetpp", "mouse") == "computer mouse"
+    assert [source_category("scannetpp", c) for c in ("window", "towel", "cabinet", "blinds")] == [None] * 4
 
 
 def test_missing_iphone_data_is_named(written, tmp_path):
