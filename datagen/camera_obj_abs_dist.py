@@ -30,7 +30,7 @@ class CameraObjAbsDist(Task):
 
     name = "camera_obj_abs_dist"
     family: ClassVar[str] = "camera_obj_abs_dist"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
     numeric = True  # scored by MRA; the four options are for the multiple-choice form
     max_per_scene: ClassVar[int] = 20

@@ -35,7 +35,7 @@ class CameraObjRelDist(Task):
     """Base of the three variants; subclasses set ``name`` and ``n_choices``."""
 
     family: ClassVar[str] = "camera_obj_rel_dist"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
     n_choices: ClassVar[int]
     max_per_scene: ClassVar[int] = 20

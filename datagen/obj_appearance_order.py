@@ -36,7 +36,7 @@ def first_appearances(scene: SceneMetadata, frames: FrameMetadata) -> dict[str, 
 @register_task
 class ObjAppearanceOrder(Task):
     name = "obj_appearance_order"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
     max_per_scene: ClassVar[int] = 5
 

@@ -35,7 +35,7 @@ class ObjObjRelativePos(Task):
     camera), ``labels`` (the answer when A is on the smaller / larger side) and ``question``."""
 
     family: ClassVar[str] = "obj_obj_relative_pos"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
     axis: ClassVar[int]
     labels: ClassVar[tuple[str, str]]

@@ -24,7 +24,7 @@ MIN_DISTANCE_M = 0.2
 @register_task
 class ObjectAbsDistance(Task):
     name = "object_abs_distance"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     numeric = True
     max_per_scene: ClassVar[int] = 20
 

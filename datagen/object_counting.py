@@ -15,7 +15,7 @@ QUESTION = "How many {category}(s) are in this room?"
 @register_task
 class ObjectCounting(Task):
     name = "object_counting"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     numeric = True
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

@@ -5,7 +5,8 @@ In the xy plane (z-up world, seen from above), forward = orienting centroid - po
 the querying centroid's angle is measured counter-clockwise from forward, in degrees [0, 360).
 Rejected: triples whose pairwise box distances leave [0.3, 5.0] m, angles within 10 degrees of ANY
 bin edge (both edges of every bin, the 0/360 seam included), and querying boxes with more than 2 of
-their 8 corners in another bin than their centroid.
+their 8 corners in another bin than their centroid. easy has medium's bins but never asks about the
+back sector [135, 225) (left [0, 135), right [225, 360)).
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ QUESTIONS = {
 BINS: dict[str, list[tuple[float, str]]] = {
     "hard": [(0, "front-left"), (90, "back-left"), (180, "back-right"), (270, "front-right")],
     "medium": [(0, "left"), (135, "back"), (225, "right")],
-    "easy": [(0, "left"), (180, "right")],
+    "easy": [(0, "left"), (135, "back"), (225, "right")],
 }
+NEVER_ASKED: dict[str, frozenset[str]] = {"hard": frozenset(), "medium": frozenset(), "easy": frozenset({"back"})}
+"""Bins a level never asks about: easy uses medium's bins but skips the back sector [135, 225), as
+VSI-Bench's generator does, so the 10-degree margin applies at 135 and 225 and never at 180."""
 
 
 def ccw_angle_deg(origin: np.ndarray, forward_to: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -73,12 +77,13 @@ def direction_label(p_xy, o_xy, q_centroid_xy, q_corners_xy, level: str) -> str 
     corner_bins = bin_index(ccw_angle_deg(p_xy, o_xy, q_corners_xy), edges)
     if int(np.sum(corner_bins != b)) > MAX_CORNERS_OFF:
         return None
-    return BINS[level][int(b)][1]
+    label = BINS[level][int(b)][1]
+    return None if label in NEVER_ASKED[level] else label
 
 
 class _ObjectRelDirection(Task):
     level: ClassVar[str]
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     max_per_scene: ClassVar[int] = 10
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:
@@ -92,7 +97,7 @@ class _ObjectRelDirection(Task):
         triples = [t for t in permutations(range(len(cats)), 3) if ok[t[0], t[1]] and ok[t[0], t[2]] and ok[t[1], t[2]]]
         centroid = np.array([unique[c].box.centroid for c in cats])[:, :2]
         corners = np.array([unique[c].box.corners() for c in cats])[:, :, :2]
-        labels = [label for _, label in BINS[self.level]]
+        labels = [label for _, label in BINS[self.level] if label not in NEVER_ASKED[self.level]]
         drafts = []
         for k in rng.permutation(len(triples)):
             if len(drafts) >= self.max_per_scene:
@@ -130,3 +135,4 @@ class ObjectRelDirectionMedium(_ObjectRelDirection):
 class ObjectRelDirectionEasy(_ObjectRelDirection):
     name = "object_rel_direction_easy"
     level = "easy"
+    version = 3  # 3: the back sector [135, 225) is never asked (margins at 135 and 225, not 180)

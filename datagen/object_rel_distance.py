@@ -41,7 +41,7 @@ def accept(distances: list[float], gap: float) -> bool:
 
 class _ObjectRelDistance(Task):
     n_choices: ClassVar[int]
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     max_per_scene: ClassVar[int] = 10
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

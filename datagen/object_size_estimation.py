@@ -22,7 +22,7 @@ QUESTION = (
 @register_task
 class ObjectSizeEstimation(Task):
     name = "object_size_estimation"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     numeric = True
     max_per_scene: ClassVar[int] = 20
 

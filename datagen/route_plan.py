@@ -537,7 +537,7 @@ class RoutePlanning(Task):
     """Route planning on the scene mesh with the grid navigator (skips scenes without a mesh)."""
 
     name = "route_planning"
-    version = 1
+    version = 2  # 2: categories from each source's own vocabulary
     needs_frames = False
     max_per_scene: ClassVar[int] = 5
 

@@ -78,7 +78,7 @@ def test_rel_distance_measures_to_closest_instance_and_large_room_gap(make_meta_
 @pytest.mark.parametrize(
     "q_xy, hard, medium, easy",
     [((-1, 1), "front-left", "left", "left"), ((1, 1), "front-right", "right", "right"),
-     ((-0.5, -2), "back-left", "back", "left"), ((0.5, -2), "back-right", "back", "right"),
+     ((-0.5, -2), "back-left", "back", None), ((0.5, -2), "back-right", "back", None),
      ((-1, 0.2), "front-left", "left", "left")],
 )
 def test_direction_bins(q_xy, hard, medium, easy):
@@ -107,6 +107,24 @@ def test_direction_ambiguity_rules():
     q = 2 * np.array([-np.sin(np.radians(45)), np.cos(np.radians(45))])
     big = q + np.array([[dx, dy] for dx in (-3, 3) for dy in (-3, 3)] * 2)
     assert direction_label(p, o, q, big, "hard") is None
+
+
+@pytest.mark.parametrize(("deg", "want"), [(130, None), (140, None), (170, None), (185, None), (220, None),
+                                           (230, None), (124, "left"), (236, "right"), (60, "left"), (300, "right")])
+def test_easy_never_asks_the_back_sector(deg, want):
+    """VSI-Bench's easy variant: nothing in [135, 225) is asked, and the 10-degree margin sits at 135 and
+    225 (so 130 and 230 are rejected, 124 and 236 kept); 180 is no edge of its own."""
+    p, o = np.array([0.0, 0.0]), np.array([0.0, 2.0])
+    small = np.array([[dx, dy] for dx in (-0.05, 0.05) for dy in (-0.05, 0.05)] * 2)
+    q = 2 * np.array([-np.sin(np.radians(deg)), np.cos(np.radians(deg))])
+    assert direction_label(p, o, q, q + small, "easy") == want
+
+
+def test_easy_task_options_are_left_and_right(make_meta_scene):
+    scene = make_meta_scene([("bed", (0, 0, 0.3), UNIT, 0), ("door", (0, 3, 1.0), (0.9, 0.05, 2.0), 0),
+                             ("lamp", (-2, 2, 0.5), UNIT, 0), ("sofa", (0.3, -2.5, 0.4), UNIT, 0)])
+    drafts = gen("object_rel_direction_easy", scene)
+    assert drafts and all(sorted(d.choices) == ["left", "right"] for d in drafts)
 
 
 def test_rel_direction_task_on_scene(make_meta_scene):
