@@ -65,6 +65,7 @@ def build(
     layout: Annotated[str, typer.Option(help="--dataset demo: raw layout of the synthetic scans: scannet, scannetpp, arkitscenes")] = "scannet",
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
+    pose_source: Annotated[Optional[str], typer.Option(help="--dataset scannetpp: json (iphone aligned_pose, default) or colmap")] = None,
 ) -> None:
     """Adapt every scene, then generate QA. Re-running skips finished scenes."""
     from rich.progress import (
@@ -90,8 +91,15 @@ def build(
     else:
         if root is None:
             raise typer.BadParameter(f"--root is required for --dataset {dataset}", param_hint="--root")
+        options = {}
+        if pose_source is not None:
+            if dataset != "scannetpp":
+                raise typer.BadParameter("only --dataset scannetpp has a pose source", param_hint="--pose-source")
+            if pose_source not in ("json", "colmap"):
+                raise typer.BadParameter("choose json or colmap", param_hint="--pose-source")
+            options["pose_source"] = pose_source
         try:
-            adapter = make_adapter(dataset, root)
+            adapter = make_adapter(dataset, root, **options)
         except KeyError as exc:
             raise typer.BadParameter(exc.args[0], param_hint="--dataset") from exc
     config = BuildConfig(

@@ -22,14 +22,14 @@ def read_json(path: Path, what: str = "file") -> object:
 
 
 def scale_intrinsics_to(k: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
-    """3x3 intrinsics of an image of ``src_size`` (w, h) resized to ``dst_size``; integer pixel
-    coordinates at pixel centres: ``c' = (c + 0.5) * s - 0.5``."""
+    """3x3 intrinsics of an image of ``src_size`` (w, h) resized to ``dst_size``, scaled as the
+    ScanNet++ toolkit scales them: ``f' = f * s`` and ``c' = c * s`` per axis."""
     sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
     out = np.array(k, dtype=np.float64, copy=True)
     out[0, 0] *= sx
     out[1, 1] *= sy
-    out[0, 2] = (out[0, 2] + 0.5) * sx - 0.5
-    out[1, 2] = (out[1, 2] + 0.5) * sy - 0.5
+    out[0, 2] *= sx
+    out[1, 2] *= sy
     return out
 
 

@@ -21,13 +21,14 @@ def dataset_names() -> list[str]:
     return sorted(ADAPTERS)
 
 
-def make_adapter(dataset: str, root: str | Path, name: str | None = None) -> SceneAdapter:
+def make_adapter(dataset: str, root: str | Path, name: str | None = None, **options: object) -> SceneAdapter:
     """The adapter for ``dataset`` reading ``root``; an unknown name raises KeyError with suggestions.
     ``name``: the dataset name the adapter reports (output folders, scene graphs); default ``dataset``
-    (the demo reads synthetic scans in a real layout under the name "demo")."""
+    (the demo reads synthetic scans in a real layout under the name "demo"). ``options``: the
+    adapter's own keyword arguments (e.g. ScanNet++'s ``pose_source``)."""
     if dataset not in ADAPTERS:
         close = difflib.get_close_matches(dataset, ADAPTERS, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(dataset_names())}"
         raise KeyError(f"unknown dataset {dataset!r}{hint}")
     module, cls = ADAPTERS[dataset].split(":")
-    return getattr(importlib.import_module(module), cls)(Path(root), dataset=name or dataset)
+    return getattr(importlib.import_module(module), cls)(Path(root), dataset=name or dataset, **options)

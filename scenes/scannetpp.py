@@ -11,12 +11,15 @@ Expected directory tree (names as in the official release)::
         pose_intrinsic_imu.json       {"frame_000000": {timestamp, intrinsic 3x3 (colour image),
                                        pose (ARKit frame), aligned_pose (camera-to-world, aligned
                                        world, OpenCV), imu}, ...}: one entry per video frame
-        rgb/frame_000000.jpg ...      extracted colour frames, or else
-        rgb.mkv                       the colour video (decoded with PyAV)
+        rgb/frame_000000.jpg ...      extracted colour frames (all, or only some: frames without an
+                                      image are not sampled), or else
+        rgb.mkv                       the colour video (decoded with PyAV); older downloads: rgb.mp4
         depth/frame_000000.png ...    extracted uint16 depth in mm, or else
-        depth.bin                     depth stream, either ONE raw-deflate stream of float32 metres
-                                      (N, H, W), or per frame: uint32 little-endian byte count then a
-                                      raw-deflate (or lz4 block) payload of uint16 millimetres (H, W)
+        depth.bin                     depth stream, one of the three variants the official decoder
+                                      (iphone/prepare_iphone_data.py ``extract_depth``) reads: ONE
+                                      raw-deflate stream of float32 metres (N, H, W); or per frame a
+                                      uint32 little-endian byte count then an LZ4 block of uint16
+                                      millimetres (H, W), or else a raw-deflate block of float32 metres
         colmap/cameras.txt, images.txt  optional COLMAP model (``pose_source="colmap"``)
 
 Coordinates: the mesh, ``aligned_pose`` and the COLMAP model share the aligned z-up world, so
@@ -327,29 +330,38 @@ class DepthBin:
 
     # per-frame variant -----------------------------------------------------------------------
     def _decode_record(self, data: bytes, k: int) -> np.ndarray:
-        try:
-            raw = zlib.decompress(data, wbits=-zlib.MAX_WBITS)
-        except zlib.error:
-            raw = self._lz4(data, k)
-        if len(raw) % 2:
-            raise SceneError(self.path, f"frame {k}: {len(raw)} bytes are not uint16 depth")
+        """One size-prefixed record, tried in the official decoder's order: an LZ4 block of uint16
+        millimetres, else a raw-deflate block of float32 metres."""
+        depth = self._lz4_mm(data)
+        if depth is None:
+            try:
+                raw = zlib.decompress(data, wbits=-zlib.MAX_WBITS)
+            except zlib.error as exc:
+                raise SceneError(self.path, f"frame {k}: neither an lz4 nor a raw-deflate depth record ({exc})") from exc
+            if len(raw) % 4:
+                raise SceneError(self.path, f"frame {k}: {len(raw)} inflated bytes are not float32 depth")
+            depth = np.frombuffer(raw, dtype="<f4")
         if self.size is None:
-            self.size = _infer_size(len(raw) // 2, self.aspect, self.path, f"frame {k}")
+            self.size = _infer_size(depth.size, self.aspect, self.path, f"frame {k}")
         w, h = self.size
-        if len(raw) != w * h * 2:
-            raise SceneError(self.path, f"frame {k}: depth of {len(raw) // 2} pixels, expected {w}x{h}")
-        return np.frombuffer(raw, dtype="<u2").reshape(h, w).astype(np.float32) / 1000.0
+        if depth.size != w * h:
+            raise SceneError(self.path, f"frame {k}: depth of {depth.size} pixels, expected {w}x{h}")
+        return depth.reshape(h, w).astype(np.float32)
 
-    def _lz4(self, data: bytes, k: int) -> bytes:
+    def _lz4_mm(self, data: bytes) -> np.ndarray | None:
+        """Metres of an LZ4 block of uint16 millimetres, or None when ``data`` is not one."""
         try:
             import lz4.block
-        except ImportError as exc:
-            raise SceneError(self.path, "per-frame lz4 depth needs the lz4 package: pip install 'vlm3r[scannetpp]'") from exc
+        except ImportError:  # then only the deflate variant can be read; say so if that fails too
+            return None
         bound = self.size[0] * self.size[1] * 2 if self.size else 1 << 24  # an upper bound is enough
         try:
-            return lz4.block.decompress(data, uncompressed_size=bound)
-        except Exception as exc:  # lz4.block.LZ4BlockError
-            raise SceneError(self.path, f"frame {k}: neither raw deflate nor lz4 ({exc})") from exc
+            raw = lz4.block.decompress(data, uncompressed_size=bound)
+        except Exception:  # lz4.block.LZ4BlockError: not an lz4 block
+            return None
+        if len(raw) % 2 or (self.size is not None and len(raw) != bound):
+            return None
+        return np.frombuffer(raw, dtype="<u2").astype(np.float32) / 1000.0
 
     def _read_records(self, frame_ids: list[int]) -> dict[int, np.ndarray]:
         assert self.records is not None
@@ -651,12 +663,18 @@ class ScanNetPPAdapter:
         if self.pose_source == "colmap":
             cams = read_colmap(iphone / "colmap", cams.num_frames, cams.timestamps)
             used += [iphone / "colmap" / "cameras.txt", iphone / "colmap" / "images.txt"]
-        valid = np.flatnonzero(cams.valid())
+        rgb_dir = iphone / "rgb"
+        video = next((v for v in (iphone / "rgb.mkv", iphone / "rgb.mp4") if v.is_file()), iphone / "rgb.mkv")
+        has_pose = cams.valid()
+        if rgb_dir.is_dir():  # possibly only some frames (the toolkit's "COLMAP frames only" extraction)
+            present = {p.name for p in rgb_dir.iterdir()}
+            has_pose = has_pose & np.array([f"frame_{k:06d}.jpg" in present for k in range(cams.num_frames)], dtype=bool)
+        valid = np.flatnonzero(has_pose)
         if len(valid) == 0:
-            raise SceneError(used[-1], f"no frame with a finite pose among {cams.num_frames}")
+            where = rgb_dir if rgb_dir.is_dir() else used[-1]
+            raise SceneError(where, f"no frame with both a finite pose and an image among {cams.num_frames}")
         ids = select_frames(valid, cams.timestamps[valid], config).tolist()
 
-        rgb_dir, video = iphone / "rgb", iphone / "rgb.mkv"
         if rgb_dir.is_dir():
             colors = {k: read_image(rgb_dir / f"frame_{k:06d}.jpg", "colour frame") for k in ids}
             color_size = (colors[ids[0]].shape[1], colors[ids[0]].shape[0])
@@ -666,7 +684,7 @@ class ScanNetPPAdapter:
             colors = read_video_frames(video, ids)
             color_source = video
         else:
-            raise SceneError(video, "missing colour video (neither iphone/rgb/ nor iphone/rgb.mkv)")
+            raise SceneError(video, "missing colour video (neither iphone/rgb/ nor iphone/rgb.mkv or rgb.mp4)")
         used.append(color_source)
 
         depth_dir, depth_bin = iphone / "depth", iphone / "depth.bin"

@@ -10,8 +10,10 @@ Directory tree written (what :mod:`vlm3r.scenes.scannetpp` reads)::
                                          "ARKit" frame), aligned_pose (NaN for invalid frames), imu
       iphone/rgb.mkv                     colour video (MPEG-4 Part 2, fixed quantiser), or with
                                          ``rgb="jpg"`` iphone/rgb/frame_000000.jpg ...
-      iphone/depth.bin                   ``depth="stream"``: one raw-deflate stream of float32 metres;
-                                         ``depth="per_frame"``: uint32 size + raw-deflate uint16 mm
+      iphone/depth.bin                   the official decoder's three variants: ``depth="stream"``: one
+                                         raw-deflate stream of float32 metres; ``"per_frame_lz4"``:
+                                         uint32 size + LZ4 block of uint16 mm; ``"per_frame_deflate"``:
+                                         uint32 size + raw-deflate block of float32 metres
       iphone/colmap/cameras.txt, images.txt, points3D.txt   PINHOLE camera, valid frames only
 
 Depth maps have the scene's depth size (``config.width`` x ``config.height``); colour frames its
@@ -49,6 +51,8 @@ def scannetpp_label(raw_label: str) -> str:
     return SCANNETPP_LABELS.get(raw_label, raw_label)
 
 
+RGB_VARIANTS = ("mkv", "mp4", "jpg")
+DEPTH_VARIANTS = ("stream", "per_frame_lz4", "per_frame_deflate")
 VIDEO_QUANTISER = 2
 JPEG_QUALITY = 92
 
@@ -107,10 +111,17 @@ def _k3(fx: float, fy: float, cx: float, cy: float) -> list[list[float]]:
     return [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
 
 
+def _colour_intrinsics(scene: SyntheticScene) -> tuple[float, float, float, float]:
+    """The colour camera's intrinsics as ScanNet++ relates them to the depth image's: every entry
+    scaled by the colour / depth size ratio (``c' = c * s``, the toolkit's convention)."""
+    s = scene.config.color_scale
+    return tuple(float(x) * s for x in scene.intrinsics)  # type: ignore[return-value]
+
+
 def _write_poses(scene: SyntheticScene, iphone: Path) -> None:
     invalid = set(scene.invalid_pose_frames.tolist())
     raw_from_aligned = np.linalg.inv(scene.axis_alignment)
-    k = _k3(*scene.color_intrinsics())
+    k = _k3(*_colour_intrinsics(scene))
     entries = {}
     for i, pose in enumerate(scene.camera_to_world):
         aligned = np.full((4, 4), np.nan) if i in invalid else pose
@@ -129,7 +140,7 @@ def _write_colmap(scene: SyntheticScene, colmap: Path) -> None:
 
     colmap.mkdir(parents=True)
     cw, ch = scene.config.color_size
-    fx, fy, cx, cy = (float(x) for x in scene.color_intrinsics())
+    fx, fy, cx, cy = _colour_intrinsics(scene)
     (colmap / "cameras.txt").write_text(
         "# Camera list with one line of data per camera:\n#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
         f"1 PINHOLE {cw} {ch} {fx!r} {fy!r} {cx!r} {cy!r}\n"
@@ -157,7 +168,7 @@ class _VideoWriter:
         if width % 2 or height % 2:
             raise ValueError(f"rgb.mkv needs an even colour size, got {width}x{height}")
         self.rate = Fraction(fps).limit_denominator(1000)
-        self.container = av.open(str(path), mode="w", format="matroska")
+        self.container = av.open(str(path), mode="w", format="matroska" if path.suffix == ".mkv" else "mp4")
         self.stream = self.container.add_stream("mpeg4", rate=self.rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         self.stream.time_base = 1 / self.rate
@@ -184,7 +195,7 @@ class _VideoWriter:
 def _write_stream(scene: SyntheticScene, iphone: Path, rgb: str, depth: str, native_color: bool) -> None:
     """Colour (video or JPEGs) and depth.bin, frame by frame."""
     cw, ch = scene.config.color_size
-    video = _VideoWriter(iphone / "rgb.mkv", cw, ch, scene.config.fps) if rgb == "mkv" else None
+    video = _VideoWriter(iphone / f"rgb.{rgb}", cw, ch, scene.config.fps) if rgb in ("mkv", "mp4") else None
     if rgb == "jpg":
         (iphone / "rgb").mkdir()
     stream = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS) if depth == "stream" else None
@@ -197,9 +208,14 @@ def _write_stream(scene: SyntheticScene, iphone: Path, rgb: str, depth: str, nat
                     (iphone / "rgb" / f"frame_{i:06d}.jpg").write_bytes(encode_jpeg(color, quality=JPEG_QUALITY))
                 if stream is not None:
                     out.write(stream.compress((frame.depth_mm.astype("<f4") / np.float32(1000.0)).tobytes()))
+                elif depth == "per_frame_lz4":
+                    import lz4.block
+
+                    payload = lz4.block.compress(frame.depth_mm.astype("<u2").tobytes(), store_size=False)
+                    out.write(len(payload).to_bytes(4, "little") + payload)
                 else:
                     c = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-                    payload = c.compress(frame.depth_mm.astype("<u2").tobytes()) + c.flush()
+                    payload = c.compress((frame.depth_mm.astype("<f4") / np.float32(1000.0)).tobytes()) + c.flush()
                     out.write(len(payload).to_bytes(4, "little") + payload)
             if stream is not None:
                 out.write(stream.flush())
@@ -219,13 +235,14 @@ def write_scannetpp_scene(
 ) -> Path:
     """Write ``scene`` under ``root/data/<scene_id>/`` in the ScanNet++ layout; returns that folder.
 
-    ``rgb``: "mkv" (the release's video) or "jpg" (extracted frames); ``depth``: "stream" (one
-    deflate stream of float32 metres) or "per_frame" (size-prefixed uint16 mm records);
+    ``rgb``: "mkv" (the release's video), "mp4" (older downloads' ``rgb.mp4``) or "jpg" (extracted
+    frames); ``depth``: "stream" (one deflate stream of float32 metres), "per_frame_lz4"
+    (size-prefixed LZ4 uint16 mm records) or "per_frame_deflate" (size-prefixed deflate float32 m);
     ``colmap``: also write the COLMAP text model; ``native_color``: see
     :func:`vlm3r.scenes.demo.scannet_layout.rendered_frames`.
     """
-    if rgb not in ("mkv", "jpg") or depth not in ("stream", "per_frame"):
-        raise ValueError(f"rgb must be mkv|jpg and depth stream|per_frame, got {rgb!r}, {depth!r}")
+    if rgb not in RGB_VARIANTS or depth not in DEPTH_VARIANTS:
+        raise ValueError(f"rgb must be one of {RGB_VARIANTS} and depth one of {DEPTH_VARIANTS}, got {rgb!r}, {depth!r}")
     final = Path(root) / "data" / scene.scene_id
     with atomic_scene_dir(final) as tmp:
         _write_scans(scene, tmp / "scans")

@@ -28,7 +28,7 @@ def written(tmp_path_factory):
     base = tmp_path_factory.mktemp("scannetpp")
     gt = make_scene(SID, seed=3, config=TINY)
     roots = {}
-    for rgb, depth in (("mkv", "stream"), ("jpg", "per_frame")):
+    for rgb, depth in (("mkv", "stream"), ("jpg", "per_frame_deflate"), ("mp4", "per_frame_lz4")):
         roots[(rgb, depth)] = base / f"{rgb}-{depth}"
         write_scannetpp_scene(gt, roots[(rgb, depth)], rgb=rgb, depth=depth)
     return gt, roots
@@ -47,11 +47,12 @@ def copy_scene(root, tmp_path):
 
 def test_variants_give_the_same_graph(loaded):
     gt, by_variant = loaded
-    a, b = by_variant.values()
-    assert a.scene.objects == b.scene.objects
-    assert [f.model_dump() for f in a.frames.frames] == [f.model_dump() for f in b.frames.frames]
-    for fid in a.images:  # lossy video vs JPEG, both close to the render
-        assert np.abs(a.images[fid].astype(int) - b.images[fid].astype(int)).mean() < 6
+    a, *others = by_variant.values()
+    for b in others:
+        assert a.scene.objects == b.scene.objects
+        assert [f.model_dump() for f in a.frames.frames] == [f.model_dump() for f in b.frames.frames]
+        for fid in a.images:  # lossy video vs JPEG, both close to the render
+            assert np.abs(a.images[fid].astype(int) - b.images[fid].astype(int)).mean() < 6
 
 
 def test_frames_poses_and_objects(loaded):
@@ -93,7 +94,7 @@ def test_colmap_poses_equal_the_json_poses(written, loaded):
 
 def test_fps_subsample(written):
     gt, roots = written
-    fm = ScanNetPPAdapter(roots[("jpg", "per_frame")]).load(SID, AdapterConfig(fps_subsample=5.0)).frames
+    fm = ScanNetPPAdapter(roots[("jpg", "per_frame_deflate")]).load(SID, AdapterConfig(fps_subsample=5.0)).frames
     ts = np.array([f.timestamp_s for f in fm.frames])
     assert len(fm.frames) == pytest.approx(gt.n_frames / gt.config.fps * 5.0, abs=1.5)
     assert np.all(np.abs(np.diff(ts) - 0.2) <= 1.5 / gt.config.fps)
@@ -121,19 +122,19 @@ def test_scannetpp_vocabulary_is_its_own():
 
 
 def test_missing_iphone_data_is_named(written, tmp_path):
-    root, d = copy_scene(written[1][("jpg", "per_frame")], tmp_path)
+    root, d = copy_scene(written[1][("jpg", "per_frame_deflate")], tmp_path)
     shutil.rmtree(d / "iphone")
     with pytest.raises(SceneError, match=r"iphone/pose_intrinsic_imu\.json: missing iPhone data"):
         ScanNetPPAdapter(root).load(SID, CFG)
 
 
 def test_wrong_size_depth_frame_is_named(written, tmp_path):
-    root, d = copy_scene(written[1][("jpg", "per_frame")], tmp_path)
+    root, d = copy_scene(written[1][("jpg", "per_frame_deflate")], tmp_path)
     path = d / "iphone" / "depth.bin"
     data = path.read_bytes()
     n = int.from_bytes(data[:4], "little")
     c = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-    small = c.compress(np.zeros((60, 80), "<u2").tobytes()) + c.flush()  # frame 0: 80x60, others 160x120
+    small = c.compress(np.zeros((60, 80), "<f4").tobytes()) + c.flush()  # frame 0: 80x60, others 160x120
     path.write_bytes(len(small).to_bytes(4, "little") + small + data[4 + n:])
     with pytest.raises(SceneError, match=r"depth\.bin: frame \d+: depth of 19200 pixels, expected 80x60"):
         ScanNetPPAdapter(root).load(SID, CFG)
@@ -148,7 +149,7 @@ def test_truncated_depth_stream_is_named(written, tmp_path):
 
 
 def test_malformed_pose_json_is_named(written, tmp_path):
-    root, d = copy_scene(written[1][("jpg", "per_frame")], tmp_path)
+    root, d = copy_scene(written[1][("jpg", "per_frame_deflate")], tmp_path)
     path = d / "iphone" / "pose_intrinsic_imu.json"
     data = json.loads(path.read_text())
     del data["frame_000004"]["aligned_pose"]
@@ -167,20 +168,44 @@ def test_build_through_the_registry(written, tmp_path):
     assert sum(summary.qa_per_task.values()) > 0
 
 
-def test_lz4_depth_records(written, loaded, tmp_path):
-    lz4_block = pytest.importorskip("lz4.block")
-    root, d = copy_scene(written[1][("jpg", "per_frame")], tmp_path)
-    path = d / "iphone" / "depth.bin"
-    data, out, pos = path.read_bytes(), bytearray(), 0
-    while pos < len(data):
-        n = int.from_bytes(data[pos:pos + 4], "little")
-        payload = lz4_block.compress(zlib.decompress(data[pos + 4:pos + 4 + n], wbits=-zlib.MAX_WBITS), store_size=False)
-        out += len(payload).to_bytes(4, "little") + payload
-        pos += 4 + n
-    path.write_bytes(bytes(out))
-    a = ScanNetPPAdapter(root).load(SID, CFG)  # size inferred from the decoded records
-    want = loaded[1][("jpg", "per_frame")].frames.frames
-    assert [f.visible for f in a.frames.frames] == [f.visible for f in want]
+def test_every_official_depth_variant_reads_metres(written):
+    """The three depth.bin variants of the official decoder (one deflate stream of float32 m; per frame
+    LZ4 uint16 mm; per frame deflate float32 m) all read as the renderer's depth in metres."""
+    from vlm3r.scenes.demo.scannet_layout import rendered_frames
+    from vlm3r.scenes.scannetpp import DepthBin
+
+    gt, roots = written
+    frames = [0, 5, gt.n_frames - 1]
+    truth = {i: f.depth_mm.astype(np.float32) / 1000.0 for i, (f, _) in enumerate(rendered_frames(gt, False)) if i in frames}
+    aspect = gt.config.width / gt.config.height
+    for variant, root in roots.items():
+        got = DepthBin(root / "data" / SID / "iphone" / "depth.bin", gt.n_frames, aspect, None).read(frames)
+        for i in frames:
+            np.testing.assert_allclose(got[i], truth[i], atol=1e-6, err_msg=str(variant))
+        assert 0.3 < float(np.median(got[frames[0]][got[frames[0]] > 0])) < 10.0  # metres, not millimetres
+
+
+def test_rgb_folder_with_only_some_frames(written, tmp_path):
+    """An rgb/ folder holding only some frames (COLMAP frames only): only frames with both a pose and an
+    image are sampled."""
+    gt, roots = written
+    root, d = copy_scene(roots[("jpg", "per_frame_deflate")], tmp_path)
+    kept = set(range(0, gt.n_frames, 3))
+    for jpg in (d / "iphone" / "rgb").iterdir():
+        if int(jpg.stem.split("_")[1]) not in kept:
+            jpg.unlink()
+    a = ScanNetPPAdapter(root).load(SID, CFG)
+    valid = np.array(sorted(kept - set(gt.invalid_pose_frames.tolist())))
+    assert [f.frame_id for f in a.frames.frames] == sample_frame_ids(valid, CFG.num_frames).tolist()
+    assert a.frames.num_valid_frames == len(valid)
+
+
+def test_intrinsics_scaled_as_the_toolkit_scales_them():
+    from vlm3r.scenes.readers import scale_intrinsics_to
+
+    k = np.array([[1440.0, 0, 960.0], [0, 1440.0, 720.0], [0, 0, 1]])
+    np.testing.assert_allclose(scale_intrinsics_to(k, (1920, 1440), (256, 192)),
+                               [[192.0, 0, 128.0], [0, 192.0, 96.0], [0, 0, 1]])
 
 
 def test_single_stream_depth_reads_frames_through_resume_points(tmp_path, monkeypatch):
@@ -206,3 +231,19 @@ def test_single_stream_depth_reads_frames_through_resume_points(tmp_path, monkey
         np.testing.assert_array_equal(got[k], want[k])
     with pytest.raises(scannetpp.SceneError, match="ends before frame 40"):
         scannetpp.DepthBin(path, num_frames=n, aspect=w / h, depth_size=(w, h)).read([40])
+
+
+def test_pose_source_on_the_command_line(written, tmp_path):
+    from typer.testing import CliRunner
+
+    from vlm3r.cli import data_app
+
+    root = written[1][("mkv", "stream")]
+    res = CliRunner().invoke(data_app, ["build", "--dataset", "scannetpp", "--root", str(root), "--out", str(tmp_path),
+                                        "--pose-source", "colmap", "--frames", "4", "--no-video", "--tasks", "object_counting"])
+    assert res.exit_code == 0, res.output
+    scene, _ = load_scene_graph(tmp_path, "scannetpp", SID)
+    assert f"data/{SID}/iphone/colmap/images.txt" in scene.source_files
+    bad = CliRunner().invoke(data_app, ["build", "--dataset", "scannet", "--root", str(root), "--out", str(tmp_path / "x"),
+                                        "--pose-source", "colmap"])
+    assert bad.exit_code == 2 and "pose source" in bad.output
