@@ -125,10 +125,12 @@ def write_arkitscenes_scene(
     video_id: str | None = None,
     split: str = "Training",
     sky_direction: str = "Up",
+    listed_sky_direction: str | None = None,
 ) -> Path:
     """Write ``scene`` under ``root/<split>/<video_id>/`` in the ARKitScenes 3DOD layout, with its
     frames as captured by a device whose sky is at ``sky_direction``, and add its row to
-    ``root/metadata.csv``. Returns the video folder."""
+    ``root/metadata.csv`` with ``listed_sky_direction`` (default: the true one; "NA" or a wrong
+    value imitate real rows). Returns the video folder."""
     if sky_direction not in SKY_DIRECTIONS:
         raise ValueError(f"sky_direction must be one of {SKY_DIRECTIONS}, got {sky_direction!r}")
     vid = video_id or scene.scene_id
@@ -160,5 +162,5 @@ def write_arkitscenes_scene(
             if i not in invalid:
                 traj.append(_traj_line(round(t, 3) + TRAJ_JITTER_S[i % len(TRAJ_JITTER_S)], raw_pose))
         (fdir / "lowres_wide.traj").write_text("\n".join(traj) + "\n")
-    write_metadata_row(root, vid, split, sky_direction)
+    write_metadata_row(root, vid, split, listed_sky_direction or sky_direction)
     return root / split / vid

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vlm3r.schemas.seeding import stable_hash
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: ScanNet-vocabulary catalogue, real TSV rows, real per-source image sizes and ids
 
 
 def default_cache() -> Path:
@@ -26,12 +26,32 @@ def demo_scene_ids(n_scenes: int) -> list[str]:
 
 
 DEMO_LAYOUTS = ("scannet", "scannetpp", "arkitscenes")
+ARKIT_SKY = ("Up", "Left", "Right", "Down")
+"""Sky direction each ARKitScenes demo video is captured with (cycled over the videos)."""
+MISLABELLED_ARKIT_VIDEO = 1
+"""The demo video whose metadata.csv sky_direction is wrong (as users report of real rows)."""
+
+
+def layout_config(layout: str):  # noqa: ANN201 - SyntheticConfig
+    """The demo's synthesis settings per layout, at the real downloads' image sizes: ScanNet 320x240
+    depth (a reduced 640x480); ScanNet++ iPhone depth 256x192 with colour 2.5x that; ARKitScenes
+    ``lowres_wide`` 256x192."""
+    from vlm3r.scenes.demo.synthetic import SyntheticConfig
+
+    if layout == "scannet":
+        return SyntheticConfig()
+    return SyntheticConfig(width=256, height=192, color_scale=2.5 if layout == "scannetpp" else 1.0)
+
+
+def arkit_video_id(scene_id: str) -> str:
+    """The 8-digit numeric video id ARKitScenes would give demo scene ``demoNNNN_00``."""
+    return f"{48_000_000 + int(scene_id[4:8]):08d}"
 
 
 def _synthesise(scene_id: str, seed: int, root: Path, config=None, layout: str = "scannet") -> str:  # noqa: ANN001
-    from vlm3r.scenes.demo.synthetic import SyntheticConfig, make_scene
+    from vlm3r.scenes.demo.synthetic import make_scene
 
-    scene = make_scene(scene_id, seed=seed * 1_000_003 + stable_hash(scene_id), config=config or SyntheticConfig())
+    scene = make_scene(scene_id, seed=seed * 1_000_003 + stable_hash(scene_id), config=config or layout_config(layout))
     if layout == "scannet":
         from vlm3r.scenes.demo.scannet_layout import write_scannet_scene
 
@@ -43,7 +63,10 @@ def _synthesise(scene_id: str, seed: int, root: Path, config=None, layout: str =
     else:
         from vlm3r.scenes.demo.arkitscenes_layout import write_arkitscenes_scene
 
-        write_arkitscenes_scene(scene, root)
+        k = int(scene_id[4:8])
+        sky = ARKIT_SKY[k % len(ARKIT_SKY)]
+        listed = ARKIT_SKY[(k + 1) % len(ARKIT_SKY)] if k == MISLABELLED_ARKIT_VIDEO else sky
+        write_arkitscenes_scene(scene, root, video_id=arkit_video_id(scene_id), sky_direction=sky, listed_sky_direction=listed)
     return scene_id
 
 
@@ -53,8 +76,8 @@ def _present(root: Path, layout: str, scene_id: str) -> bool:
         return (root / "scans" / scene_id / f"{scene_id}.sens").is_file()
     if layout == "scannetpp":
         return (root / "data" / scene_id / "iphone" / "depth.bin").is_file()
-    csv = root / "metadata.csv"
-    return (root / "Training" / scene_id).is_dir() and csv.is_file() and f"\n{scene_id}," in csv.read_text()
+    csv, vid = root / "metadata.csv", arkit_video_id(scene_id)
+    return (root / "Training" / vid).is_dir() and csv.is_file() and f"\n{vid}," in csv.read_text()
 
 
 def demo_adapter(root: Path, layout: str = "scannet"):  # noqa: ANN201 - SceneAdapter
