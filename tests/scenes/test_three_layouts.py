@@ -58,6 +58,10 @@ def test_categories_and_counts_are_each_sources_own(three):
         want = expected_objects(gt, name)
         assert a.scene.object_counts == dict(sorted(Counter(e.category for e in want).items())), name
         assert [(o.instance_id, o.category) for o in a.scene.objects] == [(e.instance_id, e.category) for e in want], name
+    from vlm3r.scenes.categories import vocabulary
+
+    for name, a in adapted.items():  # nothing outside a source's vocabulary
+        assert set(a.scene.object_counts) <= vocabulary(name).categories, name
     cats = {name: set(a.scene.object_counts) for name, a in adapted.items()}
     assert cats["scannetpp"] != cats["scannet"] and cats["arkitscenes"] < cats["scannet"] | {"washer"}
 
