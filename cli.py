@@ -560,8 +560,15 @@ def score(
     items = guard(lambda: load_benchmark(benchmark))
     preds = guard(lambda: load_predictions(predictions))
     report, scores = evaluate(items, preds, parser, merge)  # type: ignore[arg-type]
+    if report.n_matched == 0:
+        example = report.id_examples.get("unknown", ["(none)"])[0]
+        console.print(f"error: {predictions}: none of its {len(preds.predictions)} prediction ids is a question of "
+                      f"{benchmark} (e.g. {example!r})", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     Console().print(results_table({"score": report}, f"{predictions.name} on {benchmark.name}"))
     print(_counts_line(report))
+    for kind, ids in report.id_examples.items():
+        print(f"  {kind} ids, first {len(ids)}: {', '.join(ids)}")
     if out is not None:
         paths = write_results(report, scores, out, {"benchmark": str(benchmark), "predictions": str(predictions)})
         print(f"results: {paths['json']}  {paths['csv']}  per question: {paths['scores']}")

@@ -93,7 +93,9 @@ def _option_number(option: str) -> float | None:
 
 
 def _fmt(value: float) -> str:
-    return format(float(value), ".6g")
+    """A number at full precision: the shortest text that parses back to the same float ("6", not "6.0")."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 # --------------------------------------------------------------------------------------------------

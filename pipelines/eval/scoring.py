@@ -484,6 +484,10 @@ class TaskScore:
     parts: dict[str, float] = field(default_factory=dict)
 
 
+ID_EXAMPLES = 5
+"""How many ids of each kind (missing, unknown, duplicate) a report names."""
+
+
 @dataclass
 class EvalReport:
     """Scores of one prediction set. ``overall`` = unweighted mean of the task scores (x 100)."""
@@ -499,6 +503,14 @@ class EvalReport:
     merge: str = "vsibench"
     per_dataset: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    id_examples: dict[str, list[str]] = field(default_factory=dict)
+    """The first few (``ID_EXAMPLES``) ids of each kind: ``missing`` (benchmark questions without a
+    prediction), ``unknown`` (prediction ids not in the benchmark), ``duplicate`` (repeated ids)."""
+
+    @property
+    def n_matched(self) -> int:
+        """Benchmark questions that have a prediction."""
+        return self.n_items - self.n_missing
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -561,9 +573,12 @@ def evaluate(
 ) -> tuple[EvalReport, list[ItemScore]]:
     """Score a prediction set against the benchmark; counts unknown and duplicate ids."""
     known = {it.id for it in items}
-    unknown = sum(1 for rid in preds.predictions if rid not in known)
+    unknown = [rid for rid in preds.predictions if rid not in known]
     scores = score_items(items, preds.predictions, parser)
-    report = summarize(scores, n_unknown=unknown, n_duplicates=len(preds.duplicates), parser=parser, merge=merge)
+    report = summarize(scores, n_unknown=len(unknown), n_duplicates=len(preds.duplicates), parser=parser, merge=merge)
+    missing = [s.id for s in scores if s.status == "missing"]
+    report.id_examples = {k: v[:ID_EXAMPLES] for k, v in
+                          (("missing", missing), ("unknown", unknown), ("duplicate", list(preds.duplicates))) if v}
     return report, scores
 
 

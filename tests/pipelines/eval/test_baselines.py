@@ -110,6 +110,18 @@ def test_frequency_answers_the_most_frequent_text():
     assert "constant" in model.describe()["object_counting"]
 
 
+def test_frequency_constant_is_written_at_full_precision():
+    """The written prediction parses back to exactly the optimal constant (rounding it to 6 digits
+    can move it off the optimum's plateau)."""
+    answers = [1.234567891, 1.234567891, 7.0, 0.3333333333]
+    items = [BenchItem(f"d{i}", "object_abs_distance", v, scene_name="s") for i, v in enumerate(answers)]
+    model = fit_frequency(items)
+    c = model.constants["object_abs_distance"]
+    preds = model.predict(items)
+    assert {float(p) for p in preds.values()} == {c}
+    assert float(np.mean(mean_relative_accuracy(float(preds["d0"]), np.array(answers)))) == pytest.approx(brute_best(np.array(answers)))
+
+
 def leaky_benchmark(n=240, seed=0):
     """Three planted situations:
     object_size_estimation: the answer is fixed by the category named in the question (a leak);

@@ -328,3 +328,28 @@ def test_merge_modes():
     assert len(none.tasks) == 4 and none.merge == "none"
     with pytest.raises(ValueError, match="merge mode"):
         evaluate(items, preds, merge="bogus")
+
+
+def test_cli_score_names_missing_unknown_and_duplicate_ids(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"id": "n1", "prediction": "3"}\n{"id": "n1", "prediction": "4"}\n{"id": "zz", "prediction": "A"}\n')
+    res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(bench), "--predictions", str(preds), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "missing ids, first 1: m1" in res.output
+    assert "unknown ids, first 1: zz" in res.output and "duplicate ids, first 1: n1" in res.output
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["id_examples"] == {"missing": ["m1"], "unknown": ["zz"], "duplicate": ["n1"]}
+
+
+def test_cli_score_fails_when_no_prediction_matches(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"id": "other-1", "prediction": "3"}\n{"id": "other-2", "prediction": "B"}\n')
+    res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(bench), "--predictions", str(preds), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    flat = " ".join(res.output.split())
+    assert "none of its 2 prediction ids is a question of" in flat and "other-1" in flat
+    assert not (tmp_path / "o").exists()
