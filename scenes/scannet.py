@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import logging
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,10 +114,10 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
     """The aggregation groups and their vertices.
 
     Some real scans list every object twice (scene0217_00: each segGroup repeated with objectId + N;
-    ScanNet/ScanNet#51). A group whose segments another group already claimed is such a copy: the
-    first group keeps the segments (as other tools do), the copy is dropped and its objectId becomes
-    an alias of the kept one, so that instance masks drawn with either id agree. A warning names the
-    scene's file.
+    ScanNet/ScanNet#51). A group all of whose segments earlier groups already claimed is such a copy:
+    the first group keeps the segments (as other tools do), the copy is dropped and its objectId
+    becomes an alias of the kept one, so that instance masks drawn with either id agree. A group that
+    only shares some segments is kept without them. A warning names the scene's file.
     """
     segs = _read_json(segs_path).get("segIndices")
     if not isinstance(segs, list) or len(segs) != num_vertices:
@@ -133,6 +133,7 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
     aliases: dict[int, int] = {}
     seen: set[int] = set()
     owner: dict[int, int] = {}  # segment -> objectId of the first group claiming it
+    overlaps = 0
     for g in groups:
         try:
             oid = int(g["objectId"])
@@ -143,16 +144,19 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
         if oid < 0 or oid in seen:
             raise SceneError(agg_path, f"duplicate or negative objectId {oid}")
         seen.add(oid)
-        claimed = [owner[int(x)] for x in segments.tolist() if int(x) in owner]
-        if claimed:
+        claimed = [owner[x] for x in segments.tolist() if x in owner]
+        if claimed and len(claimed) == len(segments):  # nothing of its own: a copy of an earlier group
             aliases[oid] = claimed[0]
             continue
+        if claimed:  # an overlap, not a copy: the first claim keeps the shared segments
+            overlaps += 1
+            segments = np.asarray([x for x in segments.tolist() if x not in owner], dtype=np.int64)
         lo = np.searchsorted(seg_sorted, segments, side="left")
         hi = np.searchsorted(seg_sorted, segments, side="right")
         missing = segments[hi == lo]
         if len(missing):
             raise SceneError(agg_path, f"objectId {oid} references unknown segment {int(missing[0])}")
-        owner.update((int(x), oid) for x in segments.tolist())
+        owner.update((x, oid) for x in segments.tolist())
         idx = np.concatenate([order[a:b] for a, b in zip(lo, hi)]) if len(segments) else np.empty(0, np.int64)
         out.append((oid, label, np.sort(idx)))
     if aliases:
@@ -160,6 +164,8 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
             "%s: %d segGroups repeat segments of earlier groups (duplicated objects); kept the first copy of each",
             agg_path, len(aliases),
         )
+    if overlaps:
+        log.warning("%s: %d segGroups share segments with earlier groups; the first group keeps them", agg_path, overlaps)
     return InstanceGroups(out, aliases)
 
 

@@ -202,3 +202,24 @@ def test_duplicated_seg_groups_keep_one_copy(scannet_root, tmp_path, caplog):
     for f in a.frames.frames:
         assert {v.instance_id: v.pixel_count for v in f.visible} == truth[f.frame_id]
     assert sum(len(f.visible) for f in a.frames.frames) > 0
+
+
+def test_partly_overlapping_group_is_kept_without_the_shared_segments(scannet_root, tmp_path):
+    """An annotation overlap (one segment in two groups) is no duplicate: both objects stay."""
+    import json
+
+    root, scenes = scannet_root
+    sid = "scene0001_00"
+    d = _copy_scene(root, sid, tmp_path)
+    agg_path = d / f"{sid}.aggregation.json"
+    agg = json.loads(agg_path.read_text())
+    gt = scenes[sid]
+    first, second = (next(g for g in agg["segGroups"] if g["objectId"] == o.instance_id) for o in gt.objects[:2])
+    second["segments"] = second["segments"] + first["segments"][:1]
+    agg_path.write_text(json.dumps(agg))
+    a = ScanNetAdapter(tmp_path).load(sid, AdapterConfig(num_frames=4))
+    assert a.scene.object_counts == dict(Counter(o.category for o in gt.objects))
+    by_id = {o.instance_id: o for o in a.scene.objects}
+    assert by_id[gt.objects[1].instance_id].num_points == next(
+        o for o in ScanNetAdapter(root).load(sid, AdapterConfig(num_frames=4)).scene.objects
+        if o.instance_id == gt.objects[1].instance_id).num_points
