@@ -71,14 +71,17 @@ def test_frames_sampled_over_valid_poses_and_poses_aligned(adapted):
     assert set(a.images) == set(ids) and a.images[ids[0]].shape == (gt.config.height, gt.config.width, 3)
 
 
-def test_mask_visibility_equals_rendered_instances(adapted):
-    gt, a = adapted
-    cfg = AdapterConfig()
-    truth = rendered_visibility(gt, [f.frame_id for f in a.frames.frames], cfg.min_visible_pixels)
+def assert_mask_visibility_is_rendered(gt, a):
+    """Every sampled frame's visible instances and pixel counts equal the renderer's."""
+    truth = rendered_visibility(gt, [f.frame_id for f in a.frames.frames], AdapterConfig().min_visible_pixels)
     assert a.frames.visibility_source == "instance_masks"
     for f in a.frames.frames:
         assert {v.instance_id: v.pixel_count for v in f.visible} == truth[f.frame_id]
     assert sum(len(f.visible) for f in a.frames.frames) > 0
+
+
+def test_mask_visibility_equals_rendered_instances(adapted):
+    assert_mask_visibility_is_rendered(*adapted)
 
 
 def test_projection_visibility_agrees_with_rendering(scannet_root, tmp_path):
@@ -198,10 +201,7 @@ def test_duplicated_seg_groups_keep_one_copy(scannet_root, tmp_path, caplog):
     assert a.scene.object_counts == dict(Counter(o.category for o in gt.objects))
     assert {o.instance_id for o in a.scene.objects} == {o.instance_id for o in gt.objects}
     assert any(f"{sid}.aggregation.json" in r.getMessage() and "duplicated" in r.getMessage() for r in caplog.records)
-    truth = rendered_visibility(gt, [f.frame_id for f in a.frames.frames], AdapterConfig().min_visible_pixels)
-    for f in a.frames.frames:
-        assert {v.instance_id: v.pixel_count for v in f.visible} == truth[f.frame_id]
-    assert sum(len(f.visible) for f in a.frames.frames) > 0
+    assert_mask_visibility_is_rendered(gt, a)
 
 
 def test_partly_overlapping_group_is_kept_without_the_shared_segments(scannet_root, tmp_path):
