@@ -1,5 +1,5 @@
 """Raw-file readers every adapter shares: JSON and image files with errors naming the file, and the
-resizing of images with their intrinsics (pixel-centre convention)."""
+resizing of images with their intrinsics (scaled as ``c' = c * s``, the ScanNet++ toolkit's way)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,6 @@ depth-tested projection of the instances' vertices.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import zipfile
@@ -39,6 +38,7 @@ from vlm3r.scenes.base import (
 )
 from vlm3r.schemas.seeding import scene_rng
 from vlm3r.scenes.categories import category_counts, source_category
+from vlm3r.scenes.readers import read_json
 from vlm3r.scenes.geometry import (
     minimal_oriented_box,
     room_size_and_center,
@@ -92,15 +92,6 @@ def check_labels_ply(path: Path, num_vertices: int) -> None:
         raise SceneError(path, f"{len(v.data)} vertices, mesh has {num_vertices}")
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise SceneError(path, "missing file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneError(path, f"invalid JSON ({exc})") from exc
-
-
 @dataclass(frozen=True)
 class InstanceGroups:
     """The aggregation's objects: ``groups`` = (objectId, raw label, vertex indices) of every kept
@@ -119,14 +110,14 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
     becomes an alias of the kept one, so that instance masks drawn with either id agree. A group that
     only shares some segments is kept without them. A warning names the scene's file.
     """
-    segs = _read_json(segs_path).get("segIndices")
+    segs = read_json(segs_path, "file").get("segIndices")
     if not isinstance(segs, list) or len(segs) != num_vertices:
         n = len(segs) if isinstance(segs, list) else "no"
         raise SceneError(segs_path, f"segIndices has {n} entries, mesh has {num_vertices} vertices")
     seg_of_vertex = np.asarray(segs, dtype=np.int64)
     order = np.argsort(seg_of_vertex, kind="stable")
     seg_sorted = seg_of_vertex[order]
-    groups = _read_json(agg_path).get("segGroups")
+    groups = read_json(agg_path, "file").get("segGroups")
     if not isinstance(groups, list):
         raise SceneError(agg_path, "no segGroups list")
     out: list[tuple[int, str, np.ndarray]] = []

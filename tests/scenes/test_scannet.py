@@ -138,17 +138,23 @@ def _copy_scene(root, sid, dest):
     return dest / "scans" / sid
 
 
+def _editable_aggregation(scannet_root, tmp_path, sid="scene0001_00"):
+    """(ground truth, scene dir, aggregation path, parsed aggregation) of a copy of one scan."""
+    import json
+
+    root, scenes = scannet_root
+    d = _copy_scene(root, sid, tmp_path)
+    agg_path = d / f"{sid}.aggregation.json"
+    return scenes[sid], d, agg_path, json.loads(agg_path.read_text())
+
+
 def test_exact_raw_labels_decide(scannet_root, tmp_path):
     """Relabelled groups in a real layout: 'sofa bed' and 'potted plant' drop out, 'mattress' stays a
     mattress, 'desk' counts as a table."""
     import json
 
-    root, scenes = scannet_root
     sid = "scene0001_00"
-    d = _copy_scene(root, sid, tmp_path)
-    agg_path = d / f"{sid}.aggregation.json"
-    agg = json.loads(agg_path.read_text())
-    gt = scenes[sid]
+    gt, _, agg_path, agg = _editable_aggregation(scannet_root, tmp_path, sid)
     ids = [o.instance_id for o in gt.objects][:4]
     new = dict(zip(ids, ["sofa bed", "potted plant", "mattress", "desk"]))
     for g in agg["segGroups"]:
@@ -174,11 +180,8 @@ def test_duplicated_seg_groups_keep_one_copy(scannet_root, tmp_path, caplog):
 
     from PIL import Image
 
-    root, scenes = scannet_root
     sid = "scene0001_00"
-    d = _copy_scene(root, sid, tmp_path)
-    agg_path = d / f"{sid}.aggregation.json"
-    agg = json.loads(agg_path.read_text())
+    gt, d, agg_path, agg = _editable_aggregation(scannet_root, tmp_path, sid)
     n = len(agg["segGroups"])
     agg["segGroups"] += [dict(g, id=g["id"] + n, objectId=g["objectId"] + n) for g in agg["segGroups"]]
     agg_path.write_text(json.dumps(agg))
@@ -195,7 +198,6 @@ def test_duplicated_seg_groups_keep_one_copy(scannet_root, tmp_path, caplog):
                 Image.fromarray(shifted).save(buf, format="PNG")
                 data = buf.getvalue()
             zf.writestr(name, data)
-    gt = scenes[sid]
     with caplog.at_level(logging.WARNING):
         a = ScanNetAdapter(tmp_path).load(sid, AdapterConfig(num_frames=16))
     assert a.scene.object_counts == dict(Counter(o.category for o in gt.objects))
@@ -208,12 +210,9 @@ def test_partly_overlapping_group_is_kept_without_the_shared_segments(scannet_ro
     """An annotation overlap (one segment in two groups) is no duplicate: both objects stay."""
     import json
 
-    root, scenes = scannet_root
+    root, _ = scannet_root
     sid = "scene0001_00"
-    d = _copy_scene(root, sid, tmp_path)
-    agg_path = d / f"{sid}.aggregation.json"
-    agg = json.loads(agg_path.read_text())
-    gt = scenes[sid]
+    gt, _, agg_path, agg = _editable_aggregation(scannet_root, tmp_path, sid)
     first, second = (next(g for g in agg["segGroups"] if g["objectId"] == o.instance_id) for o in gt.objects[:2])
     second["segments"] = second["segments"] + first["segments"][:1]
     agg_path.write_text(json.dumps(agg))

@@ -220,6 +220,13 @@ def records() -> list[QARecord]:
     ]
 
 
+def bench_file(tmp_path):
+    """``records()`` as a QA JSONL benchmark file."""
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    return bench
+
+
 def test_load_jsonl_build_folder_and_parquet(tmp_path):
     shard = tmp_path / "qa" / "object_counting" / "demo-00000.jsonl"
     shard.parent.mkdir(parents=True)
@@ -294,8 +301,7 @@ def test_write_results(tmp_path):
 
 
 def test_cli_score(tmp_path):
-    bench = tmp_path / "bench.jsonl"
-    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    bench = bench_file(tmp_path)
     preds = tmp_path / "preds.jsonl"
     preds.write_text('{"id": "n1", "prediction": "2.7"}\n{"id": "m1", "prediction": "(B)"}\n{"id": "zz", "prediction": "A"}\n')
     runner = CliRunner()
@@ -331,8 +337,7 @@ def test_merge_modes():
 
 
 def test_cli_score_names_missing_unknown_and_duplicate_ids(tmp_path):
-    bench = tmp_path / "bench.jsonl"
-    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    bench = bench_file(tmp_path)
     preds = tmp_path / "preds.jsonl"
     preds.write_text('{"id": "n1", "prediction": "3"}\n{"id": "n1", "prediction": "4"}\n{"id": "zz", "prediction": "A"}\n')
     res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(bench), "--predictions", str(preds), "--out", str(tmp_path / "o")])
@@ -344,8 +349,7 @@ def test_cli_score_names_missing_unknown_and_duplicate_ids(tmp_path):
 
 
 def test_cli_score_fails_when_no_prediction_matches(tmp_path):
-    bench = tmp_path / "bench.jsonl"
-    bench.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    bench = bench_file(tmp_path)
     preds = tmp_path / "preds.jsonl"
     preds.write_text('{"id": "other-1", "prediction": "3"}\n{"id": "other-2", "prediction": "B"}\n')
     res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(bench), "--predictions", str(preds), "--out", str(tmp_path / "o")])
