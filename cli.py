@@ -60,7 +60,7 @@ def build(
     split_file: Annotated[Optional[list[str]], typer.Option(help="SPLIT=FILE of scene ids, e.g. val=scannetv2_val.txt")] = None,
     val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share for unlisted scenes")] = 0.1,
     exclude_eval_scenes: Annotated[bool, typer.Option(help="keep VSI-Bench evaluation scenes out of training")] = True,
-    benchmark: Annotated[Optional[str], typer.Option(help="also write a preset test set: vsti (VSTI-Bench Table 6 mix)")] = None,
+    benchmark: Annotated[Optional[list[str]], typer.Option(help="also write a test set in its benchmark's row format (repeatable): vsibench (VSI-Bench's ten types), vsti (VSTI-Bench Table 6 mix)")] = None,
     fps_subsample: Annotated[Optional[float], typer.Option(min=0.001, help="sample the valid frames at this rate (Hz) instead of --frames (training-scale exports)")] = None,
     layout: Annotated[str, typer.Option(help="--dataset demo: raw layout of the synthetic scans: scannet, scannetpp, arkitscenes")] = "scannet",
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
@@ -113,7 +113,7 @@ def build(
         split_lists={k: Path(v) for k, v in _pairs(split_file, "--split-file")} or None,
         val_fraction=val_fraction,
         exclude_eval_scenes=exclude_eval_scenes,
-        benchmark=benchmark,
+        benchmarks=tuple(benchmark or ()),
         write_video=video,
     )
     def run():  # noqa: ANN202

@@ -77,6 +77,8 @@ def _record(row: dict[str, Any], where: str) -> QARecord:
         r["ground_truth"] = ""
     r.pop("schema_version", None)
     try:
+        if isinstance(r.get("extra"), str):  # a ``qa`` row keeps the generator's details as JSON text
+            r["extra"] = json.loads(r["extra"] or "{}")
         return QARecord.model_validate(r)
     except ValueError as e:
         first = str(e).splitlines()

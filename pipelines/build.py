@@ -8,7 +8,7 @@ Output layout under ``OUT``::
     qa/<task>/<dataset>.parquet              the same records as a table
     qa/summary.<dataset>.json                per-task counts, answer and letter distributions
     train/<task>/<dataset>-<k>.jsonl         LLaVA conversations (train split, eval scenes excluded)
-    benchmark/<preset>/<dataset>-<k>.jsonl   with --benchmark: a preset's test set (+ .parquet)
+    benchmark/<name>/<dataset>-<k>.jsonl     with --benchmark: a test set in its benchmark's row format (+ .parquet)
     build_summary.<dataset>.json
 
 A scene's directory is written under a temporary name and renamed when complete; its manifest entry
@@ -36,8 +36,8 @@ from vlm3r import __version__
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import SceneRef, finalize_records
 from vlm3r.pipelines.executors import make_executor
-from vlm3r.pipelines.exports import export_task, write_parquet, write_shards
-from vlm3r.pipelines.presets import PRESETS, select_preset
+from vlm3r.pipelines.exports import export_task, write_rows
+from vlm3r.pipelines.presets import BENCHMARKS, select_benchmark
 from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id
@@ -58,7 +58,7 @@ class BuildConfig:
     split_lists: dict[str, Path] | None = None  # split name -> file of scene ids
     val_fraction: float = 0.1  # seeded split for scenes in no list
     exclude_eval_scenes: bool = True  # keep VSI-Bench evaluation scenes out of training exports
-    benchmark: str | None = None  # a preset of pipelines.presets (e.g. "vsti") drawn from the test split
+    benchmarks: tuple[str, ...] = ()  # test sets of pipelines.presets.BENCHMARKS ("vsibench", "vsti")
     write_video: bool = True
     video_fps: float = 2.0
 
@@ -93,7 +93,7 @@ class BuildSummary:
     skipped: dict[str, str] = field(default_factory=dict)
     qa_per_task: dict[str, int] = field(default_factory=dict)
     excluded_eval_scenes: int = 0
-    benchmark_records: int = 0
+    benchmark_records: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -256,15 +256,14 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
         records = finalize_records(task, drafts.pop(task.name), config.adapter.seed, splits)
         summaries[task.name] = export_task(out, dataset, task.name, task.version, records, task.numeric, train_scenes)
         seconds[task.name] += time.perf_counter() - t0
-        if config.benchmark:
+        if config.benchmarks:
             test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
-    if config.benchmark:
-        chosen = select_preset(test_records, config.benchmark, config.adapter.seed)
-        bench_dir = out / "benchmark" / config.benchmark
-        write_shards(bench_dir, dataset, [r.model_dump_json().encode("utf-8") + b"\n" for r in chosen])
-        write_parquet(chosen, bench_dir / f"{dataset}.parquet")
-        summaries["_benchmark"] = {"preset": config.benchmark, "count": len(chosen)}
+    summaries["_benchmark"] = {}
+    for name in config.benchmarks:
+        chosen = select_benchmark(test_records, name, config.adapter.seed)
+        write_rows(out / "benchmark" / name, dataset, chosen, BENCHMARKS[name].row_format)
+        summaries["_benchmark"][name] = len(chosen)
     atomic_write_json(out / "qa" / f"summary.{dataset}.json", summaries)
     summaries["_seconds"] = seconds  # wall time per task (generate + finalize + export); not written above
     return summaries
@@ -291,8 +290,9 @@ def build(
     remove_stale_temporaries(out)
     if config.tasks is not None:
         TASKS.select(config.tasks)  # fail fast on a typo, before any work
-    if config.benchmark is not None and config.benchmark not in PRESETS:
-        raise KeyError(f"unknown benchmark preset {config.benchmark!r}; known: {', '.join(sorted(PRESETS))}")
+    for name in config.benchmarks:
+        if name not in BENCHMARKS:
+            raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
     fp = config.fingerprint()
     summary = BuildSummary(dataset=adapter.dataset, out=str(out))
@@ -311,7 +311,7 @@ def build(
     summary.scenes_ok, summary.scenes_resumed = len(ok), len(done)
     qa = generate_qa(out, adapter.dataset, ok, config)
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
-    summary.benchmark_records = qa.pop("_benchmark", {}).get("count", 0)
+    summary.benchmark_records = qa.pop("_benchmark")
     summary.stage_seconds = {"adapt (sum over scenes)": sum(r.seconds for r in results)}
     summary.stage_seconds |= {f"qa {t}": dt for t, dt in qa.pop("_seconds").items()}
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}

@@ -1,20 +1,25 @@
-"""Benchmark presets: test sets with a published benchmark's per-task proportions.
+"""Benchmark presets (``BENCHMARKS``): test sets written in a published benchmark's own row format.
 
+``vsibench``: every test-split question of the ten VSI-Bench question types, as VSI-Bench rows
+(``schemas.rows`` format ``vsibench``); training-only variants are left out.
 ``vsti``: VSTI-Bench's test split (the paper's Table 6) scaled to the questions available: every
 family keeps the paper's share, at the largest size the scarcest family allows. A family's quota is
-spread evenly over its question types, and the questions kept are drawn with a seeded rng.
+spread evenly over its question types, and the questions kept are drawn with a seeded rng. Written
+as VSTI-Bench rows (format ``vstibench``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from vlm3r.datagen import TASKS
 from vlm3r.schemas.seeding import stable_hash
 from vlm3r.schemas.qa import QARecord
+from vlm3r.schemas.rows import BENCHMARK_QUESTION_TYPES
 
 VSTI_TABLE6 = {
     "camera_displacement": 839,
@@ -24,6 +29,32 @@ VSTI_TABLE6 = {
     "obj_obj_relative_pos": 1645,
 }
 PRESETS = {"vsti": VSTI_TABLE6}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A test set a build can write: its row format and, for a mix, the preset table drawn."""
+
+    name: str
+    row_format: str  # a format of schemas.rows.ROW_FORMATS, also the official task it feeds
+    preset: str | None = None  # a table of PRESETS; None = every question of the format's types
+    help: str = ""
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "vsibench": Benchmark("vsibench", "vsibench", None, "every test question of VSI-Bench's ten types, VSI-Bench rows"),
+    "vsti": Benchmark("vsti", "vstibench", "vsti", "VSTI-Bench Table 6 mix, VSTI-Bench rows"),
+}
+
+
+def select_benchmark(records: Sequence[QARecord], name: str, seed: int) -> list[QARecord]:
+    """The benchmark's questions drawn from ``records`` (already restricted to the test split),
+    only of question types its official task code knows, sorted by id."""
+    bench = BENCHMARKS[name]
+    known = set(BENCHMARK_QUESTION_TYPES[bench.row_format])
+    records = [r for r in records if r.question_type in known]
+    chosen = select_preset(records, bench.preset, seed) if bench.preset else records
+    return sorted(chosen, key=lambda r: r.id)
 
 
 def family_of(question_type: str) -> str:

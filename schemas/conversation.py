@@ -6,14 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from vlm3r.schemas.qa import QARecord
+from vlm3r.schemas.rows import format_answer
 
 HUMAN_PREFIX = "<image>\nThese are frames of a video.\n"
 NUMERIC_SUFFIX = "Please answer the question using a single word or phrase."
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
-
-
-def format_answer(value: int | float | str) -> str:
-    return str(value)
 
 
 def conversation(record: QARecord, numeric: bool | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vlm3r.schemas.qa import QARecord
+from vlm3r.schemas.rows import record_from_qa_row
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -73,16 +74,15 @@ def qa_files(path: Path) -> list[Path]:
 
 
 def read_qa_records(path: Path) -> list[QARecord]:
-    """Every ``QARecord`` of a JSONL file or a build folder (see ``qa_files``)."""
+    """Every ``QARecord`` of a JSONL file of ``qa`` rows or a build folder (see ``qa_files``)."""
     out: list[QARecord] = []
     for f in qa_files(path):
-        with open(f, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(QARecord.model_validate_json(line))
-                except ValueError as exc:
-                    first = str(exc).splitlines()
-                    raise ValueError(f"{f}:{n}: not a QA record ({first[0] if first else exc})") from None
+        for row, where in read_jsonl(f):
+            try:
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+                out.append(record_from_qa_row(row))
+            except ValueError as exc:
+                first = str(exc).splitlines()
+                raise ValueError(f"{where}: not a QA record ({first[0] if first else exc})") from None
     return out

@@ -4,6 +4,7 @@ from the stored waypoints and anchors by an independent computation."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -12,6 +13,7 @@ import pytest
 import shapely
 import trimesh
 
+from vlm3r.schemas.rows import record_from_qa_row
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.route_plan import (
     BACK,
@@ -294,12 +296,10 @@ def test_object_disagreement_is_rejected(make_meta_scene) -> None:
 def test_route_planning_on_the_synthetic_demo_scans(scannet_root, tmp_path) -> None:
     """The task inside ``vlm3r-data build``: every question re-derived from its stored waypoints and
     anchors, against the scene graph the build wrote."""
-    import json
 
     from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
     from vlm3r.scenes.base import AdapterConfig
     from vlm3r.scenes.scannet import ScanNetAdapter
-    from vlm3r.schemas.qa import QARecord
 
     root, _ = scannet_root
     out = tmp_path / "out"
@@ -309,7 +309,7 @@ def test_route_planning_on_the_synthetic_demo_scans(scannet_root, tmp_path) -> N
     )
     assert summary.scenes_ok == 3
     lines = (out / "qa" / "route_planning" / "scannet-00000.jsonl").read_text().splitlines()
-    records = [QARecord.model_validate(json.loads(line)) for line in lines]
+    records = [record_from_qa_row(json.loads(line)) for line in lines]
     assert records and summary.qa_per_task["route_planning"] == len(records)
     for r in records:
         scene, _ = load_scene_graph(out, "scannet", r.scene_name)

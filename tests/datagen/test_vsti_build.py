@@ -1,3 +1,4 @@
+import json
 """The VSTI-Bench tasks through a real build (synthetic scans in the ScanNet raw layout): every
 record's answer is re-derived from the written scene graph by an independent computation."""
 
@@ -6,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
+from vlm3r.schemas.rows import record_from_qa_row
 from vlm3r.datagen import TASKS
 from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
 from vlm3r.scenes.base import AdapterConfig
 from vlm3r.scenes.scannet import ScanNetAdapter
-from vlm3r.schemas.qa import QARecord
 
 FAMILIES = {
     "camera_obj_abs_dist": ("camera_obj_abs_dist",),
@@ -30,7 +31,7 @@ def built(scannet_root, tmp_path_factory):
     summary = build(ScanNetAdapter(root), config)
     assert summary.scenes_ok == 3 and not summary.skipped
     records = {
-        name: [QARecord.model_validate_json(line) for p in sorted((out / "qa" / name).glob("scannet-*.jsonl"))
+        name: [record_from_qa_row(json.loads(line)) for p in sorted((out / "qa" / name).glob("scannet-*.jsonl"))
                for line in p.read_text().splitlines()]
         for name in TASK_NAMES
     }

@@ -11,11 +11,11 @@ import pytest
 from plyfile import PlyData, PlyElement
 from typer.testing import CliRunner
 
+from vlm3r.schemas.rows import record_from_qa_row
 from vlm3r.cli import data_app
 from vlm3r.pipelines.build import BuildConfig, build, load_scene_graph
 from vlm3r.scenes.base import AdapterConfig
 from vlm3r.scenes.scannet import ScanNetAdapter
-from vlm3r.schemas.qa import QARecord
 
 GOOD = ["scene0001_00", "scene0002_00"]
 
@@ -59,7 +59,7 @@ def test_outputs_validate_and_counting_matches_scene_graph(built):
         assert scene.video_path == f"scenes/scannet/{sid}/video.mp4" and (d / "video.mp4").stat().st_size > 0
         manifest = json.loads((out / "manifest" / "scannet" / f"{sid}.json").read_text())
         assert manifest["status"] == "ok"
-    records = [QARecord.model_validate_json(line) for line in (out / "qa/object_counting/scannet-00000.jsonl").read_text().splitlines()]
+    records = [record_from_qa_row(json.loads(line)) for line in (out / "qa/object_counting/scannet-00000.jsonl").read_text().splitlines()]
     assert len(records) == summary.qa_per_task["object_counting"] > 0
     for r in records:
         scene, _ = load_scene_graph(out, "scannet", r.scene_name)

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from vlm3r.schemas.rows import record_from_qa_row
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import finalize_records
 from vlm3r.pipelines.build import BuildConfig, build
@@ -14,7 +15,6 @@ from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eva
 from vlm3r.scenes.base import AdapterConfig
 from vlm3r.schemas.seeding import scene_rng
 from vlm3r.scenes.registry import make_adapter
-from vlm3r.schemas.qa import QARecord
 
 
 def records_for(task_name, scenes, seed=0):
@@ -101,9 +101,9 @@ def test_real_scenes_answers_determinism_and_leakage_guard(shared_file, tmp_path
     assert summary.excluded_eval_scenes == 88
     for f in (outs[0] / "train").rglob("*.jsonl"):
         assert f.read_text() == ""
-    counting = [QARecord.model_validate_json(x) for x in (outs[0] / "qa/object_counting/vsibench-meta-00000.jsonl").read_text().splitlines()]
+    counting = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_counting/vsibench-meta-00000.jsonl").read_text().splitlines()]
     assert counting and all(r.ground_truth == data[r.scene_name]["object_counts"][r.categories[0]] for r in counting)
-    sizes = [QARecord.model_validate_json(x) for x in (outs[0] / "qa/object_size_estimation/vsibench-meta-00000.jsonl").read_text().splitlines()]
+    sizes = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_size_estimation/vsibench-meta-00000.jsonl").read_text().splitlines()]
     assert sizes
     for r in sizes:
         (box,) = data[r.scene_name]["object_bbox"][r.categories[0]]

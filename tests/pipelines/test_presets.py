@@ -43,11 +43,11 @@ def test_select_preset_spreads_families_over_types_and_is_seeded():
 def test_build_writes_vsti_benchmark(scannet_root, tmp_path):
     root, _ = scannet_root
     out = tmp_path / "out"
-    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=16), val_fraction=1.0, benchmark="vsti", write_video=False)
+    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=16), val_fraction=1.0, benchmarks=("vsti",), write_video=False)
     summary = build(ScanNetAdapter(root), cfg, ["scene0001_00", "scene0002_00"])
     lines = (out / "benchmark/vsti/scannet-00000.jsonl").read_text().splitlines()
-    assert len(lines) == summary.benchmark_records > 0
+    assert len(lines) == summary.benchmark_records["vsti"] > 0
     fams = Counter(family_of(json.loads(x)["question_type"]) for x in lines)
     assert set(fams) <= set(VSTI_TABLE6)
-    with pytest.raises(KeyError, match="unknown benchmark preset"):
-        build(ScanNetAdapter(root), BuildConfig(out=out, benchmark="nope"), ["scene0001_00"])
+    with pytest.raises(KeyError, match="unknown benchmark"):
+        build(ScanNetAdapter(root), BuildConfig(out=out, benchmarks=("nope",)), ["scene0001_00"])

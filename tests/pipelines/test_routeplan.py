@@ -12,6 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from vlm3r.schemas.rows import record_from_qa_row
 from vlm3r.datagen.route_plan import RoutePlanning, plan_routes
 from vlm3r.cli import routeplan_command
 from vlm3r.pipelines.routeplan import run_routeplan
@@ -35,7 +36,7 @@ def built(scannet_root, tmp_path_factory):
 
 
 def read_records(path) -> list[QARecord]:  # noqa: ANN001
-    return [QARecord.model_validate(json.loads(line)) for line in path.read_text().splitlines()]
+    return [record_from_qa_row(json.loads(line)) for line in path.read_text().splitlines()]
 
 
 def test_routeplan_writes_the_task_exports(built, tmp_path) -> None:
