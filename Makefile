@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all,dev]'
+	$(PY) -m pip install -q --no-deps 'lmms-eval==0.7.3'  # parity tests against its vsibench task
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -21,6 +21,7 @@ from typing import Annotated, Optional, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build spatial QA data from 3D scans.")
 train_app = typer.Typer(
@@ -34,12 +35,17 @@ T = TypeVar("T")
 _BAD_INPUT = (FileNotFoundError, ValueError, KeyError, ImportError)
 
 
+def plain(value: object) -> Text:
+    """Data as literal text for rich output: brackets in labels or reasons are never markup."""
+    return Text(str(value))
+
+
 def guard(fn: Callable[[], T]) -> T:
     """Run ``fn``; bad input becomes a one-line red error and exit status 2."""
     try:
         return fn()
     except _BAD_INPUT as exc:
-        console.print(f"[red]error:[/] {exc.args[0] if exc.args else exc}", highlight=False, soft_wrap=True)
+        console.print(Text("error: ", style="red") + plain(exc.args[0] if exc.args else exc), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -126,13 +132,13 @@ def build(
             def on_result(res) -> None:  # noqa: ANN001
                 progress.update(bar, advance=1, description=f"{res.scene_id} {res.status}")
                 if res.status != "ok":
-                    progress.console.print(f"[yellow]skipped[/] {res.scene_id}: {res.reason}")
+                    progress.console.print(Text("skipped ", style="yellow") + plain(f"{res.scene_id}: {res.reason}"), soft_wrap=True)
 
             return run_build(adapter, config, scenes, on_result=on_result, on_start=lambda n: progress.update(bar, total=n))
 
     summary = guard(run)
     for sid, reason in summary.skipped.items():
-        console.print(f"[yellow]skipped[/] {sid}: {reason}")
+        console.print(Text("skipped ", style="yellow") + plain(f"{sid}: {reason}"), soft_wrap=True)
     import json
 
     qa = json.loads((out / "qa" / f"summary.{adapter.dataset}.json").read_text(encoding="utf-8"))
@@ -143,7 +149,7 @@ def build(
         t = qa[task_name]
         letters = "/".join(str(t["letters"].get(k, 0)) for k in "ABCD")
         answers = ", ".join(f"{k}: {v}" for k, v in list(t["answer"].items())[:4])
-        table.add_row(task_name, str(n), str(t["train_samples"]), letters, answers)
+        table.add_row(plain(task_name), str(n), str(t["train_samples"]), letters, plain(answers))
     console.print(table)
     print(summary.line())
     print(f"scene graphs: {out / 'scenes' / adapter.dataset}")
@@ -158,6 +164,24 @@ def _pairs(values: Optional[list[str]], flag: str) -> list[tuple[str, str]]:
             raise typer.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint=flag)
         out.append((key, val))
     return out
+
+
+@data_app.command("export-lmms-eval")
+def export_lmms_eval_command(
+    out: Annotated[Path, typer.Argument(help="build folder (built with --benchmark vsibench and/or vsti)")],
+    to: Annotated[Path, typer.Option(help="folder to write: data, videos, task yaml files")],
+    copy: Annotated[bool, typer.Option(help="copy the videos instead of linking them")] = False,
+) -> None:
+    """Write a folder that lmms-eval runs as it is (VSI-Bench- and VSTI-Bench-style tasks)."""
+    from vlm3r.pipelines.lmms_export import export_lmms_eval
+
+    report = guard(lambda: export_lmms_eval(out, to, copy=copy))
+    for task, n in report.rows.items():
+        dropped = ", ".join(f"{k}: {v}" for k, v in report.dropped.get(task, {}).items())
+        print(f"{task}: {n} rows, {report.videos[task]} videos" + (f" (left out: {dropped})" if dropped else ""))
+    for task, why in report.skipped.items():
+        print(f"{task}: not exported - {why}")
+    print(f"run: {report.command()}")
 
 
 @data_app.command()
@@ -237,23 +261,23 @@ def stats_command(
     for t in st.tasks.values():
         if t.group != group:
             group = t.group
-            table.add_row(f"[bold]{group}[/]", "", "", "", "")
+            table.add_row(Text(str(group), style="bold"), "", "", "", "")
         letters = "/".join(str(v) for v in t.letters.values()) if any(t.letters.values()) else "-"
         if not t.letters_balanced:
             letters = f"[red]{letters}[/]"
-        table.add_row(f"  {t.task}", str(t.n), str(t.n_scenes), letters, _answers_summary(t.answers, t.numeric))
+        table.add_row(plain(f"  {t.task}"), str(t.n), str(t.n_scenes), letters, plain(_answers_summary(t.answers, t.numeric)))
     table.add_row("[bold]total[/]", str(st.total_questions), str(len(st.per_scene)), "", "")
     con.print(table)
     for t in st.tasks.values():
         if not t.letters_balanced:
             groups = "; ".join(f"{k} options {'/'.join(str(v) for v in g.values())}" for k, g in t.letters_by_options.items())
-            con.print(f"[red]unbalanced letters[/] {t.task}: {groups}", soft_wrap=True, highlight=False)
+            con.print(Text("unbalanced letters ", style="red") + plain(f"{t.task}: {groups}"), soft_wrap=True, highlight=False)
     ds_table = Table(title="datasets")
     for col in ("dataset", "scenes", "objects", "sampled frames", "questions", "top categories"):
         ds_table.add_column(col)
     for d in st.datasets.values():
         top = ", ".join(f"{c} {n}" for c, n in list(d.categories.items())[:6])
-        ds_table.add_row(d.dataset, str(d.scenes), str(d.objects), str(d.frames), str(d.questions), top)
+        ds_table.add_row(plain(d.dataset), str(d.scenes), str(d.objects), str(d.frames), str(d.questions), plain(top))
     con.print(ds_table)
     if json_path is not None:
         from vlm3r.schemas.io import atomic_write_json
@@ -528,7 +552,7 @@ def results_table(reports: Mapping[str, object], title: str) -> Table:
         for rep in reports.values():
             ts = rep.tasks.get(task)  # type: ignore[attr-defined]
             cells.append("-" if ts is None else f"{ts.score:.1f}")
-        table.add_row(task, metric, str(n), *cells)
+        table.add_row(plain(task), metric, str(n), *cells)
     first = next(iter(reports.values()))
     table.add_row("[bold]overall[/]", "mean", str(first.n_items), *(f"[bold]{r.overall:.1f}[/]" for r in reports.values()))  # type: ignore[attr-defined]
     return table
@@ -548,14 +572,14 @@ def score(
     benchmark: Annotated[Path, typer.Option(help="QA benchmark: .parquet, QA .jsonl, or a build folder")],
     predictions: Annotated[Path, typer.Option(help='JSON lines {"id": ..., "prediction": ...}')],
     out: Annotated[Optional[Path], typer.Option(help="folder for results.json, results.csv, scores.jsonl")] = None,
-    parser: Annotated[str, typer.Option(help="vsibench (official first-token parsing) or robust")] = "vsibench",
+    parser: Annotated[str, typer.Option("--protocol", "--parser", help="how predictions are read: vsibench (thinking-in-space / VLM-3R task code: first token), lmms-eval (lmms-eval 0.7.3: first number in the text), robust (ours: free text, units)")] = "vsibench",
     merge: Annotated[str, typer.Option(help=_MERGE_HELP)] = "vsibench",
 ) -> None:
     """Score predictions the VSI-Bench way: MRA for numeric tasks, letter accuracy for the rest."""
     from vlm3r.pipelines.eval.scoring import PARSERS, evaluate, load_benchmark, load_predictions, write_results
 
     if parser not in PARSERS:
-        raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--parser")
+        raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--protocol")
     _check_merge(merge)
     items = guard(lambda: load_benchmark(benchmark))
     preds = guard(lambda: load_predictions(predictions))

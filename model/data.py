@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlm3r.schemas.io import read_jsonl
+from vlm3r.schemas.io import check_export, read_jsonl
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -97,6 +97,12 @@ def shard_files(root: Path, tasks: Sequence[str] | None = None) -> list[tuple[st
             continue
         source = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
         out.append((task, source, path))
+    if (root / "qa").is_dir():  # a vlm3r build: every task's export must have finished
+        counts: dict[tuple[str, str], int] = {}
+        for task, source, _ in out:
+            counts[(task, source)] = counts.get((task, source), 0) + 1
+        for (task, source), n in sorted(counts.items()):
+            check_export(train / task, source, n, key="train_shards", marker_dir=root / "qa" / task)
     if tasks is not None:
         missing = sorted(set(tasks) - {t for t, _, _ in out})
         if missing:

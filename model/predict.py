@@ -96,6 +96,9 @@ def read_benchmark(path: Path) -> list[QARecord]:
             import pandas as pd
         except ImportError:  # pragma: no cover - pandas is a core dependency
             raise ImportError("reading Parquet needs pandas and pyarrow") from None
+        from vlm3r.schemas.io import check_build_table
+
+        check_build_table(path)
         frame = pd.read_parquet(path)
         rows = [(row, f"{path} row {k}") for k, row in enumerate(frame.to_dict(orient="records"))]
     else:

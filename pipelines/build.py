@@ -10,6 +10,7 @@ Output layout under ``OUT``::
     train/<task>/<dataset>-<k>.jsonl         LLaVA conversations (train split, eval scenes excluded)
     benchmark/<name>/<dataset>-<k>.jsonl     with --benchmark: a test set in its benchmark's row format (+ .parquet)
     build_summary.<dataset>.json
+    README.md                                dataset card: every folder as a `datasets` config
 
 A scene's directory is written under a temporary name and renamed when complete; its manifest entry
 is written after that. A re-run skips scenes whose manifest says ok for the same configuration, so
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,12 +39,13 @@ from pydantic import ValidationError
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
 from vlm3r.datagen.records import SceneRef, finalize_records
+from vlm3r.pipelines.dataset_card import write_dataset_card
 from vlm3r.pipelines.executors import make_executor
 from vlm3r.pipelines.exports import export_task, write_rows
 from vlm3r.pipelines.presets import BENCHMARKS, select_benchmark
 from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
-from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, check_scene_id
+from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, case_collisions, check_scene_id
 from vlm3r.schemas.seeding import scene_rng
 from vlm3r.schemas.scene import SCHEMA_VERSION, FrameMetadata, SceneMetadata
 
@@ -123,7 +128,7 @@ def write_scene_outputs(adapted: AdaptedScene, out: Path, source: str, write_vid
     scene, frames = adapted.scene, adapted.frames
     final = scene_dir(out, source, scene.scene_id)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{scene.scene_id}")
+    tmp = final.with_name(f".tmp-{scene.scene_id}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "frames").mkdir(parents=True)
     rel = final.relative_to(out).as_posix()
@@ -276,6 +281,38 @@ def remove_stale_temporaries(out: Path) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
+LOCK_NAME = ".vlm3r-build.lock"
+HOLDER_NAME = ".vlm3r-build.holder.json"
+
+
+class OutputLocked(ValueError):
+    """Another build holds the output folder."""
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.vlm3r-build.lock`` (``filelock``) for a whole build; a second build into the same
+    folder is refused at once with one line naming the holder (pid, host, start time)."""
+    from filelock import FileLock, Timeout
+
+    lock, holder = FileLock(out / LOCK_NAME), out / HOLDER_NAME
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            who = json.loads(holder.read_text(encoding="utf-8"))
+            whom = f"pid {who['pid']} on {who['host']}, started {who['started']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            whom = "holder unknown"
+        raise OutputLocked(f"{out}: another build is writing into this folder ({whom}); wait for it or use another --out") from None
+    try:
+        atomic_write_json(holder, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
 def build(
     adapter: SceneAdapter,
     config: BuildConfig,
@@ -283,10 +320,22 @@ def build(
     on_result: Callable[[SceneResult], None] = lambda r: None,
     on_start: Callable[[int], None] = lambda n: None,
 ) -> BuildSummary:
-    """Adapt the scenes not yet done, then (re)generate QA over every scene built ok."""
+    """Adapt the scenes not yet done, then (re)generate QA over every scene built ok. Holds the
+    output folder's lock throughout (see ``output_lock``)."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    with output_lock(config.out):
+        return _build_locked(adapter, config, scene_ids, on_result, on_start)
+
+
+def _build_locked(
+    adapter: SceneAdapter,
+    config: BuildConfig,
+    scene_ids: Sequence[str] | None,
+    on_result: Callable[[SceneResult], None],
+    on_start: Callable[[int], None],
+) -> BuildSummary:
     t0 = time.perf_counter()
     out = config.out
-    out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     if config.tasks is not None:
         TASKS.select(config.tasks)  # fail fast on a typo, before any work
@@ -296,14 +345,19 @@ def build(
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
     fp = config.fingerprint()
     summary = BuildSummary(dataset=adapter.dataset, out=str(out))
-    todo, done = [], []
+    todo, done, valid = [], [], []
     for sid in ids:
         try:
-            check_scene_id(sid)
+            valid.append(check_scene_id(sid))
         except ValueError as exc:
             summary.skipped[sid] = str(exc)
-            continue
-        (done if is_done(out, adapter.dataset, sid, fp) else todo).append(sid)
+    collisions = case_collisions(valid)
+    for sid, other in collisions.items():
+        summary.skipped[sid] = (f"scene id {sid!r} differs from {other!r} only in case: both would be one folder on a "
+                                f"case-insensitive file system; {other!r} is kept")
+    for sid in valid:
+        if sid not in collisions:
+            (done if is_done(out, adapter.dataset, sid, fp) else todo).append(sid)
     on_start(len(todo))
     results = adapt_scenes(adapter, todo, config, on_result)
     ok = sorted(done + [r.scene_id for r in results if r.status == "ok"])
@@ -317,4 +371,5 @@ def build(
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}
     summary.seconds = time.perf_counter() - t0
     atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))
+    write_dataset_card(out)
     return summary

@@ -6,12 +6,15 @@
   VSI-Bench evaluation scenes excluded unless asked otherwise;
 - a summary per task: ``qa/summary.<dataset>.json``.
 A task with no rows gets no data files (so no untyped empty tables). Every file is written under a
-temporary name and renamed; a task's ``<dataset>.done.json`` marker is removed first and written last.
+temporary name and renamed; a folder's ``<dataset>.done.json`` marker is removed first and written
+last, and readers (``schemas.io.check_export``) refuse a folder whose marker is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 from vlm3r.schemas.conversation import conversation
 from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json
 from vlm3r.schemas.qa import QARecord
-from vlm3r.schemas.rows import ROW_BUILDERS, ROW_FORMATS
+from vlm3r.schemas.rows import ROW_BUILDERS, ROW_FORMATS, qa_row
 
 QA_SHARD_SIZE = 10_000
 
@@ -58,18 +61,30 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], row_format: str, path: Path
         path.unlink(missing_ok=True)
         return
     table = pa.Table.from_pylist(list(rows), schema=arrow_schema(row_format))
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     tmp.replace(path)
 
 
-def write_rows(folder: Path, dataset: str, records: Sequence[QARecord], row_format: str) -> int:
-    """``<dataset>-<k>.jsonl`` shards and ``<dataset>.parquet`` of ``records`` in ``row_format``;
-    returns the shard count."""
+def write_rows(folder: Path, dataset: str, records: Sequence[QARecord], row_format: str, marker: dict | None = None) -> int:
+    """``<dataset>-<k>.jsonl`` shards and ``<dataset>.parquet`` of ``records`` in ``row_format``,
+    then the ``<dataset>.done.json`` completion marker (removed first); returns the shard count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{dataset}.done.json").unlink(missing_ok=True)
     rows = [ROW_BUILDERS[row_format](r) for r in records]
     shards = write_shards(folder, dataset, json_lines(rows))
     write_parquet(rows, row_format, folder / f"{dataset}.parquet")
+    atomic_write_json(folder / f"{dataset}.done.json", {"records": len(rows), "shards": shards} | (marker or {}))
     return shards
+
+
+def _digest(*parts: Sequence[bytes]) -> str:
+    h = hashlib.sha1()
+    for lines in parts:
+        for line in lines:
+            h.update(line)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def task_summary(records: Sequence[QARecord], numeric: bool) -> dict[str, Any]:
@@ -93,14 +108,25 @@ def export_task(
     numeric: bool,
     train_scenes: set[str],
 ) -> dict[str, Any]:
-    """Write one task's QA shards, Parquet table and training conversations."""
+    """Write one task's QA shards, Parquet table and training conversations, then its marker
+    ``qa/<task>/<dataset>.done.json``. A task whose output is unchanged since the last completed
+    export (same digest in its marker) is not rewritten, so readers of an unchanged re-run never
+    see it incomplete."""
     task_dir = out / "qa" / task
-    task_dir.mkdir(parents=True, exist_ok=True)
-    marker = task_dir / f"{dataset}.done.json"
-    marker.unlink(missing_ok=True)
-    shards = write_rows(task_dir, dataset, records, "qa")
     train = [conversation(r, numeric) for r in records if r.scene_name in train_scenes]
-    write_shards(out / "train" / task, dataset, json_lines(train))
+    qa_lines, train_lines = json_lines(qa_row(r) for r in records), json_lines(train)
+    digest = _digest(qa_lines, train_lines, [str(version).encode()])
     summary = task_summary(records, numeric) | {"train_samples": len(train), "task_version": version}
-    atomic_write_json(marker, {"records": len(records), "shards": shards, "task_version": version})
+    marker = task_dir / f"{dataset}.done.json"
+    try:
+        done = json.loads(marker.read_text(encoding="utf-8"))
+        unchanged = done.get("digest") == digest and done.get("shards") == len(list(task_dir.glob(f"{dataset}-*.jsonl")))
+    except (OSError, ValueError, AttributeError):
+        unchanged = False
+    if unchanged:
+        return summary
+    task_dir.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
+    train_shards = write_shards(out / "train" / task, dataset, train_lines)
+    write_rows(task_dir, dataset, records, "qa", {"train_shards": train_shards, "task_version": version, "digest": digest})
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -65,11 +66,32 @@ class SceneAdapter(Protocol):
     def load(self, scene_id: str, config: AdapterConfig) -> AdaptedScene: ...
 
 
+_WINDOWS_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?$", re.I)
+
+
 def check_scene_id(scene_id: str) -> str:
-    """Scene ids become directory names: allow only ``[A-Za-z0-9][A-Za-z0-9_.-]*`` without ``..``."""
-    if not _SAFE_ID.match(scene_id) or ".." in scene_id:
+    """Scene ids become directory names on any file system: allow only
+    ``[A-Za-z0-9][A-Za-z0-9_.-]*`` (the whole string: no trailing newline), without ``..``, not
+    ending in '.', and not a Windows device name (``CON``, ``nul.txt``, ``COM1``, ...)."""
+    if not _SAFE_ID.fullmatch(scene_id) or ".." in scene_id:
         raise ValueError(f"unsafe scene id {scene_id!r}: only letters, digits, '_', '-', '.' are allowed")
+    if scene_id.endswith(".") or _WINDOWS_RESERVED.match(scene_id):
+        raise ValueError(f"unsafe scene id {scene_id!r}: not a portable folder name (trailing dot or Windows device name)")
     return scene_id
+
+
+def case_collisions(scene_ids: Sequence[str]) -> dict[str, str]:
+    """Ids that name the same folder on a case-insensitive file system (macOS and Windows defaults,
+    exFAT) as an earlier id in sorted order: {later id: the id it collides with}."""
+    first: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for sid in sorted(scene_ids):
+        key = sid.casefold()
+        if key in first:
+            out[sid] = first[key]
+        else:
+            first[key] = sid
+    return out
 
 
 def sample_frame_ids(valid_frame_ids: np.ndarray, num_frames: int) -> np.ndarray:

@@ -58,11 +58,61 @@ def replace_dir(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
+class IncompleteExport(ValueError):
+    """A folder of a build whose export did not finish (killed, or a build is writing it now)."""
+
+
+def shard_source(path: Path) -> str | None:
+    """``scannet`` for ``scannet-00003.jsonl`` (a build's numbered shard), else None."""
+    stem, _, k = path.stem.rpartition("-")
+    return stem if stem and len(k) == 5 and k.isdigit() else None
+
+
+def check_export(folder: Path, source: str, n_shards: int, key: str = "shards", marker_dir: Path | None = None) -> None:
+    """Raise ``IncompleteExport`` unless ``source``'s completion marker (``<source>.done.json`` in
+    ``marker_dir``, default ``folder``) exists and counts ``n_shards`` files under ``key``."""
+    marker = (marker_dir or folder) / f"{source}.done.json"
+    try:
+        expected = json.loads(marker.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        raise IncompleteExport(
+            f"{folder}: the {source} export is incomplete (no completion marker {marker.name}): "
+            "a build was interrupted or is still running; re-run it"
+        ) from None
+    if expected != n_shards:
+        raise IncompleteExport(
+            f"{folder}: the {source} export is incomplete ({n_shards} shard files, its marker {marker.name} "
+            f"says {expected}); re-run the build"
+        )
+
+
+def check_build_files(files: list[Path]) -> None:
+    """Every build shard among ``files`` (``<source>-<k>.jsonl`` in ``qa/<task>/`` or
+    ``benchmark/<name>/``) belongs to a completed export; other files are not checked."""
+    groups: dict[tuple[Path, str], int] = {}
+    for f in files:
+        source = shard_source(f)
+        if source is not None and f.parent.parent.name in ("qa", "benchmark"):
+            groups[(f.parent, source)] = groups.get((f.parent, source), 0) + 1
+    for (folder, source), n in sorted(groups.items()):
+        check_export(folder, source, len(list(folder.glob(f"{source}-[0-9][0-9][0-9][0-9][0-9].jsonl"))))
+
+
+def check_build_table(path: Path) -> None:
+    """A build's ``<source>.parquet`` (in ``qa/<task>/`` or ``benchmark/<name>/``) belongs to a
+    completed export."""
+    if path.parent.parent.name in ("qa", "benchmark"):
+        folder, source = path.parent, path.stem
+        check_export(folder, source, len(list(folder.glob(f"{source}-[0-9][0-9][0-9][0-9][0-9].jsonl"))))
+
+
 def qa_files(path: Path) -> list[Path]:
     """The QA JSONL files under ``path``: the file itself, ``OUT/qa/<task>/*.jsonl`` of a build
-    folder, or every ``*.jsonl`` below a folder; sorted."""
+    folder, or every ``*.jsonl`` below a folder; sorted. A build's shards must come from completed
+    exports (``check_build_files``)."""
     path = Path(path)
     if path.is_file():
+        check_build_files([path])
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
@@ -70,6 +120,7 @@ def qa_files(path: Path) -> list[Path]:
     files = sorted(p for p in root.rglob("*.jsonl") if not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"{path}: no QA .jsonl files found")
+    check_build_files(files)
     return files
 
 

@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from vlm3r.schemas.io import qa_files, read_jsonl
+from vlm3r.schemas.io import check_build_table, qa_files, read_jsonl
 
 from vlm3r.schemas.qa import MC_LETTERS, NUMERIC_TASK_UNITS, TASK_FAMILIES, QARecord, is_numeric_task
 
@@ -66,8 +66,12 @@ The comparison is the official float64 one, kept bit for bit so that scores equa
 scorer's, including its rounding at exact boundaries: ``1 - 0.8 = 0.19999999999999996``, so a
 relative error of exactly 0.2 (8 for 10) passes six thresholds (MRA 0.6), not seven."""
 
-Parser = Literal["vsibench", "robust"]
-PARSERS: tuple[str, ...] = ("vsibench", "robust")
+Parser = Literal["vsibench", "lmms-eval", "robust"]
+PARSERS: tuple[str, ...] = ("vsibench", "lmms-eval", "robust")
+"""Scoring protocols (how a prediction is read): ``vsibench`` the thinking-in-space / VLM-3R task
+code (first token, ``float()``); ``lmms-eval`` lmms-eval 0.7.3's ``vsibench`` task (the same for
+multiple choice; numeric answers take the first number in the text, digits or English words);
+``robust`` ours (letters and numbers from free text, units converted)."""
 
 
 def task_family(question_type: str) -> str:
@@ -190,6 +194,7 @@ def _parquet_rows(path: Path) -> list[dict]:
         raise ImportError("reading Parquet needs pandas and pyarrow: pip install pandas pyarrow") from None
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    check_build_table(path)
     try:
         frame = pd.read_parquet(path)
     except ImportError:
@@ -420,6 +425,53 @@ class ItemScore:
     scene_name: str = ""
 
 
+_LMMS_DIGITS = re.compile(r"-?\d+(?:\.\d+)?")
+_LMMS_WORD_VALUES = _NUMBER_WORDS | _TENS_WORDS | {"hundred": 100, "thousand": 1000}
+
+
+def parse_number_lmms_eval(prediction: str) -> float | None:
+    """lmms-eval 0.7.3's ``extract_number``: in the lower-cased, stripped text, the first digit
+    number ("-3", "3.5" - no exponent, no thousands separator) or the first run of English number
+    words ("three", "twenty-one", "three hundred and five"; "and" inside a run is skipped),
+    whichever starts first. None when there is neither."""
+    text = prediction.strip().lower()
+    digits = _LMMS_DIGITS.search(text)
+    run: list[str] = []
+    run_start = None
+    for m in re.finditer(r"[a-z]+", text):
+        word = m.group(0)
+        if run_start is None:
+            if word in _LMMS_WORD_VALUES:
+                run_start, run = m.start(), [word]
+        elif word in _LMMS_WORD_VALUES:
+            run.append(word)
+        elif word != "and":
+            break
+    if digits is not None and (run_start is None or digits.start() < run_start):
+        return float(digits.group(0))
+    if run_start is None:
+        return None
+    total = current = 0
+    for word in run:
+        value = _LMMS_WORD_VALUES[word]
+        if value == 100:
+            current = max(current, 1) * 100
+        elif value == 1000:
+            total, current = total + max(current, 1) * 1000, 0
+        else:
+            current += value
+    return float(total + current)
+
+
+def parse_number(prediction: str, question_type: str, parser: Parser) -> float | None:
+    """The number a prediction states under ``parser`` (None when there is none)."""
+    if parser == "robust":
+        return parse_number_robust(prediction, question_type)
+    if parser == "lmms-eval":
+        return parse_number_lmms_eval(prediction)
+    return parse_number_vsibench(prediction)
+
+
 def score_items(items: Sequence[BenchItem], predictions: Mapping[str, str], parser: Parser = "vsibench") -> list[ItemScore]:
     """Score every benchmark item against ``predictions`` (id -> text); a missing one scores 0."""
     if parser not in PARSERS:
@@ -435,7 +487,7 @@ def score_items(items: Sequence[BenchItem], predictions: Mapping[str, str], pars
             statuses.append("missing")
             continue
         if it.numeric:
-            value = parse_number_robust(pred, it.question_type) if parser == "robust" else parse_number_vsibench(pred)
+            value = parse_number(pred, it.question_type, parser)
             parsed.append(value)
             statuses.append("ok" if value is not None else "unparsed")
             if value is not None:

@@ -122,6 +122,7 @@ def test_unreadable_video_gives_an_empty_prediction(demo_build, model_dir, qwen_
     bench = tmp_path / "qa" / "object_counting" / "scannet-00000.jsonl"
     bench.parent.mkdir(parents=True)
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (bench.parent / "scannet.done.json").write_text('{"shards": 1}')  # the build's completion marker
     out = tmp_path / "pred.jsonl"
     summary = predict(model_dir, bench, out, data_root=demo_build, tokenizer=qwen_tokenizer, max_new_tokens=2)
     lines = [json.loads(line) for line in out.read_text().splitlines()]

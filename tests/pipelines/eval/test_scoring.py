@@ -231,6 +231,7 @@ def test_load_jsonl_build_folder_and_parquet(tmp_path):
     shard = tmp_path / "qa" / "object_counting" / "demo-00000.jsonl"
     shard.parent.mkdir(parents=True)
     shard.write_text("".join(r.model_dump_json() + "\n" for r in records()))
+    (shard.parent / "demo.done.json").write_text('{"shards": 1}')  # the build's completion marker
     from_file = load_benchmark(shard)
     from_dir = load_benchmark(tmp_path)
     assert from_file == from_dir
