@@ -151,6 +151,9 @@ def build(
         answers = ", ".join(f"{k}: {v}" for k, v in list(t["answer"].items())[:4])
         table.add_row(plain(task_name), str(n), str(t["train_samples"]), letters, plain(answers))
     console.print(table)
+    for task_name, per_scene in summary.generation_failures.items():
+        for sid, reason in per_scene.items():
+            console.print(Text("no questions ", style="yellow") + plain(f"{task_name} on {sid}: {reason}"), soft_wrap=True)
     print(summary.line())
     print(f"scene graphs: {out / 'scenes' / adapter.dataset}")
     print(f"QA shards:    {out / 'qa'}")

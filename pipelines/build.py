@@ -99,6 +99,7 @@ class BuildSummary:
     qa_per_task: dict[str, int] = field(default_factory=dict)
     excluded_eval_scenes: int = 0
     benchmark_records: dict[str, int] = field(default_factory=dict)
+    generation_failures: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> scene -> reason
     stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -217,19 +218,30 @@ def selected_tasks(config: BuildConfig) -> list:
     return tasks
 
 
-def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig) -> tuple[SceneRef, dict]:
-    """Every selected task's drafts for one built scene: {task: (drafts, seconds)}. Runs anywhere
-    (executor work unit): it reads the scene graph from ``out`` and depends on nothing else."""
+def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig) -> tuple[SceneRef, dict, dict]:
+    """Every selected task's drafts for one built scene: ``(ref, {task: (drafts, seconds)},
+    {task: reason})``. A task that fails on this scene (any exception, MemoryError and
+    RecursionError included) gives it no questions and a one-line reason; the other tasks and scenes
+    go on. Runs anywhere (executor work unit): it reads the scene graph from ``out`` only."""
     scene, frames = load_scene_graph(out, dataset, scene_id)
     ref = SceneRef(scene.dataset, scene.scene_id, scene.video_path)
-    result = {}
+    result, failures = {}, {}
     for task in selected_tasks(config):
         if task.needs_frames and frames is None:
             continue
         t0 = time.perf_counter()
         rng = scene_rng(config.adapter.seed, task.name, scene.dataset, scene.scene_id)
-        result[task.name] = (task.generate(scene, frames, rng), time.perf_counter() - t0)
-    return ref, result
+        try:
+            drafts = task.generate(scene, frames, rng)
+        except Exception as exc:  # one scene's data never stops a build
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            failures[task.name] = " ".join(
+                f"{scene_dir(out, dataset, scene_id) / 'scene_metadata.json'}: {task.name} failed: "
+                f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})".split()
+            )[:500]
+            drafts = []
+        result[task.name] = (drafts, time.perf_counter() - t0)
+    return ref, result, failures
 
 
 def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
@@ -244,8 +256,11 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     eval_scenes = set()
     work = partial(scene_drafts, out=out, dataset=dataset, config=config)
     executor = make_executor(config.executor, config.workers, config.ray_address)
-    for ref, per_task in executor.map_unordered(work, sorted(scene_ids)):
+    failures: dict[str, dict[str, str]] = {}
+    for ref, per_task, failed in executor.map_unordered(work, sorted(scene_ids)):
         refs.append(ref)
+        for name, reason in failed.items():
+            failures.setdefault(name, {})[ref.scene_id] = reason
         if (ref.dataset, ref.scene_id) in eval_list:
             eval_scenes.add(ref.scene_id)
         for name, (task_drafts, dt) in per_task.items():
@@ -264,6 +279,7 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
         if config.benchmarks:
             test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
+    summaries["_generation_failures"] = {t: dict(sorted(v.items())) for t, v in sorted(failures.items())}
     summaries["_benchmark"] = {}
     for name in config.benchmarks:
         chosen = select_benchmark(test_records, name, config.adapter.seed)
@@ -366,6 +382,7 @@ def _build_locked(
     qa = generate_qa(out, adapter.dataset, ok, config)
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
     summary.benchmark_records = qa.pop("_benchmark")
+    summary.generation_failures = qa.pop("_generation_failures")
     summary.stage_seconds = {"adapt (sum over scenes)": sum(r.seconds for r in results)}
     summary.stage_seconds |= {f"qa {t}": dt for t, dt in qa.pop("_seconds").items()}
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}

@@ -24,6 +24,16 @@ from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneError
 from vlm3r.schemas.vsibench_meta import scene_from_meta
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names a key twice (``json`` would silently keep the last) is an error."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
 class VsiBenchMetaAdapter:
     """Adapter for one VSI-Bench meta-info JSON file (see the module docstring)."""
 
@@ -37,8 +47,8 @@ class VsiBenchMetaAdapter:
             if not self.root.is_file():
                 raise FileNotFoundError(f"{self.root}: not a file (expected a VSI-Bench meta-info JSON)")
             try:
-                data = json.loads(self.root.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                data = json.loads(self.root.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+            except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, a duplicate key
                 raise FileNotFoundError(f"{self.root}: not readable JSON ({exc})") from exc
             if not isinstance(data, dict):
                 raise FileNotFoundError(f"{self.root}: expected a JSON object keyed by scene id")

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validat
 
 SCHEMA_VERSION = "1.0"
 MAX_EXTENT_M = 500.0  # no indoor object or room is larger: bigger boxes mean broken input
+MAX_ROOM_SIZE_M2 = 10_000.0  # a floor larger than a hectare is not an indoor scan
+MAX_COORD_M = 10_000.0  # |coordinate| of any centre: scans are metres around their origin
+MAX_OBJECTS = 1_000  # instances per scene (real scans: up to a few hundred)
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Vec3 = Annotated[list[FiniteFloat], Field(min_length=3, max_length=3)]
@@ -39,6 +42,13 @@ class OrientedBox(_Model):
     rotation: Mat3
     min: Vec3
     max: Vec3
+
+    @field_validator("centroid", "min", "max")
+    @classmethod
+    def _plausible_position(cls, v: list[float]) -> list[float]:
+        if any(abs(x) > MAX_COORD_M for x in v):
+            raise ValueError(f"coordinates must lie within {MAX_COORD_M} m of the origin, got {v}")
+        return v
 
     @field_validator("axes_lengths")
     @classmethod
@@ -95,10 +105,10 @@ class SceneMetadata(_Model):
     dataset: str = Field(min_length=1)
     split: str | None = None
     video_path: str | None = Field(None, description="relative to the build output (or dataset root)")
-    room_size: FiniteFloat = Field(ge=0, description="floor area in square metres")
+    room_size: FiniteFloat = Field(ge=0, le=MAX_ROOM_SIZE_M2, description="floor area in square metres")
     room_center: Vec3
     object_counts: dict[str, NonNegativeInt]
-    objects: list[ObjectInstance]
+    objects: list[ObjectInstance] = Field(max_length=MAX_OBJECTS)
     source_root: str | None = Field(None, description="absolute path of the dataset root the scene was read from")
     source_files: list[str] = Field(default_factory=list, description="relative to source_root")
     mesh_file: str | None = Field(None, description="the scene mesh, relative to source_root (raw frame)")

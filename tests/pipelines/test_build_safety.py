@@ -151,3 +151,61 @@ def test_unportable_scene_ids_are_refused(bad):
 @pytest.mark.parametrize("good", ["scene0001_00", "47334096", "0a5c013435", "console", "CONx", "com10"])
 def test_portable_scene_ids_pass(good):
     assert check_scene_id(good) == good
+
+
+# ------------------------------------------------------------------ 5. one scene's questions never stop a build
+
+
+def test_a_task_failing_on_one_scene_skips_only_that(built, tmp_path, monkeypatch):
+    from vlm3r.datagen import TASKS
+
+    root, _ = built
+    cls = type(TASKS.select(["object_counting"])[0])
+    original = cls.generate
+
+    def explode_on_one(self, scene, frames, rng):
+        if scene.scene_id == "scene0002_00":
+            raise MemoryError("all-pairs table too large")
+        return original(self, scene, frames, rng)
+
+    monkeypatch.setattr(cls, "generate", explode_on_one)
+    summary = build(ScanNetAdapter(root), config(tmp_path / "out"))
+    reason = summary.generation_failures["object_counting"]["scene0002_00"]
+    assert "MemoryError" in reason and "scene0002_00/scene_metadata.json" in reason and "\n" not in reason
+    counted = {r.scene_name for r in read_qa_records(tmp_path / "out") if r.question_type == "object_counting"}
+    assert counted == {"scene0001_00"}
+    sized = {r.scene_name for r in read_qa_records(tmp_path / "out") if r.question_type == "object_size_estimation"}
+    assert sized == {"scene0001_00", "scene0002_00"}
+
+
+@pytest.mark.parametrize("change", [
+    {"room_size": 1e300}, {"room_size": 1e7}, {"centroid": [1e7, 0, 0]}, {"n_objects": 1001},
+])
+def test_the_schema_bounds_what_generation_must_handle(make_meta_scene, change):
+    from pydantic import ValidationError
+
+    from vlm3r.schemas.scene import SceneMetadata
+
+    scene = make_meta_scene([("chair", (0, 0, 0.4), (0.5, 0.5, 0.8), 0), ("bed", (3, 0, 0.3), (2, 1.6, 0.6), 0)])
+    data = scene.model_dump()
+    if "room_size" in change:
+        data["room_size"] = change["room_size"]
+    if "centroid" in change:
+        data["objects"][0]["box"]["centroid"] = change["centroid"]
+    if "n_objects" in change:
+        data["objects"] = [dict(data["objects"][0], instance_id=i) for i in range(change["n_objects"])]
+    with pytest.raises(ValidationError):
+        SceneMetadata.model_validate(data)
+
+
+# ------------------------------------------------------------------ 9. duplicate keys in a meta-info file
+
+
+def test_meta_info_with_a_repeated_scene_key_is_refused(tmp_path):
+    from vlm3r.scenes.vsibench_meta import VsiBenchMetaAdapter
+
+    entry = '{"room_size": 20, "room_center": [0, 0, 1], "object_counts": {}, "object_bboxes": {}}'
+    meta = tmp_path / "meta.json"
+    meta.write_text('{"scene0001_00": ' + entry + ', "scene0001_00": ' + entry + "}")
+    with pytest.raises(FileNotFoundError, match=r"meta.json: not readable JSON \(duplicate key 'scene0001_00'\)"):
+        VsiBenchMetaAdapter(meta).list_scenes()
