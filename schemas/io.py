@@ -36,15 +36,22 @@ def model_json(model: BaseModel) -> bytes:
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[Any, str]]:
-    """(parsed line, "path:line") for every non-blank line of a JSONL file; a line that is not JSON
-    raises ValueError naming the file and line."""
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    """(parsed line, "path:line") for every non-blank line of a JSONL file; a line that is not JSON,
+    not UTF-8 or nested too deeply raises ValueError naming the file and line."""
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}:{n}: not UTF-8 text") from None
             if line.strip():
                 try:
-                    yield json.loads(line), f"{path}:{n}"
+                    row = json.loads(line)
+                except RecursionError:
+                    raise ValueError(f"{path}:{n}: JSON nested too deeply") from None
                 except ValueError:
                     raise ValueError(f"{path}:{n}: not valid JSON") from None
+                yield row, f"{path}:{n}"
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

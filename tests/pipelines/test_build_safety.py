@@ -209,3 +209,17 @@ def test_meta_info_with_a_repeated_scene_key_is_refused(tmp_path):
     meta.write_text('{"scene0001_00": ' + entry + ', "scene0001_00": ' + entry + "}")
     with pytest.raises(FileNotFoundError, match=r"meta.json: not readable JSON \(duplicate key 'scene0001_00'\)"):
         VsiBenchMetaAdapter(meta).list_scenes()
+
+
+# ------------------------------------------------------------------ 8. messages name the file and the problem
+
+
+def test_unreadable_prediction_files_name_file_and_line(built, tmp_path):
+    _, out = built
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"id": "a", "prediction": "B"}\n{"id": "b", "prediction": "caf\xe9"}\n')
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"id": "a", "prediction": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    for path, problem in ((latin, "latin.jsonl:2: not UTF-8 text"), (deep, "deep.jsonl:1: JSON nested too deeply")):
+        res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(out), "--predictions", str(path)])
+        assert res.exit_code == 2 and problem in res.output and "Traceback" not in res.output, res.output
