@@ -46,6 +46,7 @@ from vlm3r.pipelines.presets import BENCHMARKS, select_benchmark
 from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, case_collisions, check_scene_id
+from vlm3r.schemas.rows import ROW_BUILDERS
 from vlm3r.schemas.seeding import scene_rng
 from vlm3r.schemas.scene import SCHEMA_VERSION, FrameMetadata, SceneMetadata
 
@@ -236,7 +237,7 @@ def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig)
         except Exception as exc:  # one scene's data never stops a build
             where = traceback.extract_tb(exc.__traceback__)[-1]
             failures[task.name] = " ".join(
-                f"{scene_dir(out, dataset, scene_id) / 'scene_metadata.json'}: {task.name} failed: "
+                f"{scene_dir(Path(), dataset, scene_id).as_posix()}/scene_metadata.json: {task.name} failed: "
                 f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})".split()
             )[:500]
             drafts = []
@@ -283,7 +284,8 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     summaries["_benchmark"] = {}
     for name in config.benchmarks:
         chosen = select_benchmark(test_records, name, config.adapter.seed)
-        write_rows(out / "benchmark" / name, dataset, chosen, BENCHMARKS[name].row_format)
+        fmt = BENCHMARKS[name].row_format
+        write_rows(out / "benchmark" / name, dataset, [ROW_BUILDERS[fmt](r) for r in chosen], fmt)
         summaries["_benchmark"][name] = len(chosen)
     atomic_write_json(out / "qa" / f"summary.{dataset}.json", summaries)
     summaries["_seconds"] = seconds  # wall time per task (generate + finalize + export); not written above

@@ -23,7 +23,7 @@ from typing import Any
 from vlm3r.schemas.conversation import conversation
 from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json
 from vlm3r.schemas.qa import QARecord
-from vlm3r.schemas.rows import ROW_BUILDERS, ROW_FORMATS, qa_row
+from vlm3r.schemas.rows import ROW_FORMATS, qa_row
 
 QA_SHARD_SIZE = 10_000
 
@@ -66,13 +66,16 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], row_format: str, path: Path
     tmp.replace(path)
 
 
-def write_rows(folder: Path, dataset: str, records: Sequence[QARecord], row_format: str, marker: dict | None = None) -> int:
-    """``<dataset>-<k>.jsonl`` shards and ``<dataset>.parquet`` of ``records`` in ``row_format``,
-    then the ``<dataset>.done.json`` completion marker (removed first); returns the shard count."""
+def write_rows(
+    folder: Path, dataset: str, rows: Sequence[Mapping[str, Any]], row_format: str, marker: dict | None = None,
+    lines: Sequence[bytes] | None = None,
+) -> int:
+    """``<dataset>-<k>.jsonl`` shards (``lines``, default the rows as JSON lines) and
+    ``<dataset>.parquet`` of ``rows`` in ``row_format``, then the ``<dataset>.done.json`` completion
+    marker (removed first); returns the shard count."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{dataset}.done.json").unlink(missing_ok=True)
-    rows = [ROW_BUILDERS[row_format](r) for r in records]
-    shards = write_shards(folder, dataset, json_lines(rows))
+    shards = write_shards(folder, dataset, json_lines(rows) if lines is None else lines)
     write_parquet(rows, row_format, folder / f"{dataset}.parquet")
     atomic_write_json(folder / f"{dataset}.done.json", {"records": len(rows), "shards": shards} | (marker or {}))
     return shards
@@ -114,7 +117,8 @@ def export_task(
     see it incomplete."""
     task_dir = out / "qa" / task
     train = [conversation(r, numeric) for r in records if r.scene_name in train_scenes]
-    qa_lines, train_lines = json_lines(qa_row(r) for r in records), json_lines(train)
+    rows = [qa_row(r) for r in records]
+    qa_lines, train_lines = json_lines(rows), json_lines(train)
     digest = _digest(qa_lines, train_lines, [str(version).encode()])
     summary = task_summary(records, numeric) | {"train_samples": len(train), "task_version": version}
     marker = task_dir / f"{dataset}.done.json"
@@ -128,5 +132,5 @@ def export_task(
     task_dir.mkdir(parents=True, exist_ok=True)
     marker.unlink(missing_ok=True)
     train_shards = write_shards(out / "train" / task, dataset, train_lines)
-    write_rows(task_dir, dataset, records, "qa", {"train_shards": train_shards, "task_version": version, "digest": digest})
+    write_rows(task_dir, dataset, rows, "qa", {"train_shards": train_shards, "task_version": version, "digest": digest}, qa_lines)
     return summary
