@@ -170,7 +170,7 @@ BREAKAGES = {
     "non-utf8 label": (".aggregation.json", _non_utf8_label, r"aggregation\.json: invalid JSON"),
     "duplicate object id": (".aggregation.json", _duplicate_object_id, r"aggregation\.json: duplicate or negative objectId"),
     "empty mesh": ("_vh_clean_2.ply", _empty_mesh, r"_vh_clean_2\.ply: mesh has no vertices"),
-    "huge extent": ("_vh_clean_2.ply", _huge_vertex, r"_vh_clean_2\.ply: objectId \d+ .*axes_lengths must lie in"),
+    "huge extent": ("_vh_clean_2.ply", _huge_vertex, r"_vh_clean_2\.ply: objectId \d+ .*(axes_lengths|coordinates) must lie with?in"),
     "nan vertex": ("_vh_clean_2.ply", _nan_vertex, r"_vh_clean_2\.ply: mesh vertices contain NaN"),
     "zero-size colour": (".sens", _zero_size_colour, r"\.sens: frame \d+: undecodable colour"),
     "bad alignment": (".txt", _bad_alignment, r"\.txt: axisAlignment needs 16 finite numbers"),
