@@ -98,10 +98,7 @@ def shard_files(root: Path, tasks: Sequence[str] | None = None) -> list[tuple[st
         source = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
         out.append((task, source, path))
     if (root / "qa").is_dir():  # a vlm3r build: every task's export must have finished
-        counts: dict[tuple[str, str], int] = {}
-        for task, source, _ in out:
-            counts[(task, source)] = counts.get((task, source), 0) + 1
-        for (task, source), n in sorted(counts.items()):
+        for (task, source), n in sorted(Counter((task, source) for task, source, _ in out).items()):
             check_export(train / task, source, n, key="train_shards", marker_dir=root / "qa" / task)
     if tasks is not None:
         missing = sorted(set(tasks) - {t for t, _, _ in out})

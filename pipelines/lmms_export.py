@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,10 +31,10 @@ from typing import Any
 
 from vlm3r.pipelines.exports import write_parquet
 from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json, check_build_table
-from vlm3r.schemas.rows import BENCHMARK_QUESTION_TYPES
+from vlm3r.scenes.base import check_scene_id
+from vlm3r.schemas.rows import BENCHMARK_QUESTION_TYPES, video_relpath
 
 MARKER = ".vlm3r-lmms-eval.json"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -204,9 +203,10 @@ def _video_relpath(task: LmmsTask, row: dict[str, Any]) -> str | None:
     """Where the official task looks for this row's video (relative to the video folder); None when
     the row's dataset or scene name could not be a safe file name."""
     dataset, scene = str(row.get("dataset") or ""), str(row.get("scene_name") or "")
-    if not (_SAFE_NAME.match(dataset) and _SAFE_NAME.match(scene)) or ".." in dataset + scene:
+    try:
+        expected = video_relpath(check_scene_id(dataset), check_scene_id(scene))
+    except ValueError:
         return None
-    expected = f"{dataset}/{scene}.mp4"
     if task.row_format == "vstibench" and row.get("video_path") != expected:
         return None
     return expected

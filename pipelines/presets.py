@@ -35,15 +35,13 @@ PRESETS = {"vsti": VSTI_TABLE6}
 class Benchmark:
     """A test set a build can write: its row format and, for a mix, the preset table drawn."""
 
-    name: str
     row_format: str  # a format of schemas.rows.ROW_FORMATS, also the official task it feeds
     preset: str | None = None  # a table of PRESETS; None = every question of the format's types
-    help: str = ""
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "vsibench": Benchmark("vsibench", "vsibench", None, "every test question of VSI-Bench's ten types, VSI-Bench rows"),
-    "vsti": Benchmark("vsti", "vstibench", "vsti", "VSTI-Bench Table 6 mix, VSTI-Bench rows"),
+    "vsibench": Benchmark("vsibench"),  # every test question of VSI-Bench's ten types
+    "vsti": Benchmark("vstibench", "vsti"),  # VSTI-Bench's Table 6 mix
 }
 
 

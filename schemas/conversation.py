@@ -3,14 +3,30 @@ posed to the model and what the model must answer. Training export and predictio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.rows import format_answer
 
-HUMAN_PREFIX = "<image>\nThese are frames of a video.\n"
+PRE_PROMPT = "These are frames of a video."
+HUMAN_PREFIX = f"<image>\n{PRE_PROMPT}\n"
 NUMERIC_SUFFIX = "Please answer the question using a single word or phrase."
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
+
+
+def prompt_text(
+    question: str,
+    options: Sequence[str] | None,
+    pre: str = PRE_PROMPT,
+    mc_post: str = MC_SUFFIX,
+    na_post: str = NUMERIC_SUFFIX,
+) -> str:
+    """The question as posed in text (no ``<image>`` line): open-ended when ``options`` is empty or
+    None, else with the lettered options. The evaluation tasks' ``doc_to_text`` is this same text."""
+    if not options:
+        return f"{pre}\n{question}\n{na_post}"
+    return "\n".join([pre, question, "Options:\n" + "\n".join(options), mc_post])
 
 
 def conversation(record: QARecord, numeric: bool | None = None) -> dict[str, Any]:
@@ -19,12 +35,9 @@ def conversation(record: QARecord, numeric: bool | None = None) -> dict[str, Any
     own kind (:attr:`QARecord.is_numeric`)."""
     if numeric is None:
         numeric = record.is_numeric
-    if numeric or not record.options:
-        human = f"{HUMAN_PREFIX}{record.question}\n{NUMERIC_SUFFIX}"
-        answer = format_answer(record.ground_truth)
-    else:
-        human = f"{HUMAN_PREFIX}{record.question}\nOptions:\n" + "\n".join(record.options) + f"\n{MC_SUFFIX}"
-        answer = record.mc_answer or ""
+    open_ended = numeric or not record.options
+    human = "<image>\n" + prompt_text(record.question, None if open_ended else record.options)
+    answer = format_answer(record.ground_truth) if open_ended else record.mc_answer or ""
     return {
         "id": record.id,
         "video": record.video_path,

@@ -93,24 +93,22 @@ def check_export(folder: Path, source: str, n_shards: int, key: str = "shards", 
         )
 
 
-def check_build_files(files: list[Path]) -> None:
-    """Every build shard among ``files`` (``<source>-<k>.jsonl`` in ``qa/<task>/`` or
-    ``benchmark/<name>/``) belongs to a completed export; other files are not checked."""
-    groups: dict[tuple[Path, str], int] = {}
-    for f in files:
-        source = shard_source(f)
-        if source is not None and f.parent.parent.name in ("qa", "benchmark"):
-            groups[(f.parent, source)] = groups.get((f.parent, source), 0) + 1
-    for (folder, source), n in sorted(groups.items()):
+def _check_build_folder(folder: Path, source: str) -> None:
+    """``source``'s export in a build's ``qa/<task>/`` or ``benchmark/<name>/`` finished; other
+    folders are not checked."""
+    if folder.parent.name in ("qa", "benchmark"):
         check_export(folder, source, len(list(folder.glob(f"{source}-[0-9][0-9][0-9][0-9][0-9].jsonl"))))
+
+
+def check_build_files(files: list[Path]) -> None:
+    """Every build shard among ``files`` (``<source>-<k>.jsonl``) belongs to a completed export."""
+    for folder, source in sorted({(f.parent, shard_source(f)) for f in files if shard_source(f)}):
+        _check_build_folder(folder, source)
 
 
 def check_build_table(path: Path) -> None:
-    """A build's ``<source>.parquet`` (in ``qa/<task>/`` or ``benchmark/<name>/``) belongs to a
-    completed export."""
-    if path.parent.parent.name in ("qa", "benchmark"):
-        folder, source = path.parent, path.stem
-        check_export(folder, source, len(list(folder.glob(f"{source}-[0-9][0-9][0-9][0-9][0-9].jsonl"))))
+    """A build's ``<source>.parquet`` belongs to a completed export."""
+    _check_build_folder(path.parent, path.stem)
 
 
 def qa_files(path: Path) -> list[Path]:

@@ -27,52 +27,31 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from vlm3r.schemas.qa import QARecord, is_numeric_task
+from vlm3r.schemas.qa import MC_LETTERS, QARecord, is_numeric_task
 from vlm3r.schemas.seeding import stable_hash
 
+_QUESTION = {
+    "dataset": "string",
+    "scene_name": "string",
+    "question_type": "string",
+    "question": "string",
+    "options": "list<string>",
+    "ground_truth": "string",
+}
+_WHERE = {"video_path": "string", "split": "string"}
+_VSTIBENCH = {"id": "string", **_QUESTION, "mc_answer": "string", **_WHERE}
+
 ROW_FORMATS: Mapping[str, Mapping[str, str]] = {
-    "qa": {
-        "id": "string",
-        "dataset": "string",
-        "scene_name": "string",
-        "question_type": "string",
-        "question": "string",
-        "options": "list<string>",
-        "ground_truth": "string",
-        "mc_answer": "string",
-        "video_path": "string",
-        "split": "string",
+    "qa": _VSTIBENCH
+    | {
         "task_version": "int64",
         "schema_version": "string",
         "categories": "list<string>",
         "frame_ids": "list<int64>",
         "extra": "string",
     },
-    "vsibench": {
-        "id": "int64",
-        "dataset": "string",
-        "scene_name": "string",
-        "question_type": "string",
-        "question": "string",
-        "options": "list<string>",
-        "ground_truth": "string",
-        "answer_text": "string",
-        "qa_id": "string",
-        "video_path": "string",
-        "split": "string",
-    },
-    "vstibench": {
-        "id": "string",
-        "dataset": "string",
-        "scene_name": "string",
-        "question_type": "string",
-        "question": "string",
-        "options": "list<string>",
-        "ground_truth": "string",
-        "mc_answer": "string",
-        "video_path": "string",
-        "split": "string",
-    },
+    "vsibench": {"id": "int64", **_QUESTION, "answer_text": "string", "qa_id": "string", **_WHERE},
+    "vstibench": _VSTIBENCH,
 }
 """Row format -> column -> Arrow type (every column nullable)."""
 
@@ -126,7 +105,7 @@ def video_relpath(dataset: str, scene_name: str) -> str:
 def answer_text(record: QARecord) -> str:
     """The answer in words: the correct option's text for multiple choice, else the answer value."""
     if record.mc_answer and record.options:
-        k = "ABCD".index(record.mc_answer)
+        k = MC_LETTERS.index(record.mc_answer)
         if k < len(record.options):
             option = record.options[k]
             return option.split(". ", 1)[1] if ". " in option[:4] else option
@@ -164,38 +143,28 @@ def vsibench_id(qa_id: str) -> int:
     return (stable_hash(qa_id) << 21 ^ stable_hash(qa_id[::-1])) & MAX_SAFE_ID
 
 
+def _benchmark_row(record: QARecord, row_format: str, **values: Any) -> dict[str, Any]:
+    """A benchmark row of ``row_format``: the record's own fields, the video where the official
+    task looks, no options for numeric questions, then ``values``."""
+    row = record.model_dump(include={"dataset", "scene_name", "question_type", "question", "options", "split"})
+    row |= {"video_path": video_relpath(record.dataset, record.scene_name)}
+    if record.is_numeric:
+        row["options"] = None
+    row |= values
+    return {name: row[name] for name in ROW_FORMATS[row_format]}
+
+
 def vsibench_row(record: QARecord) -> dict[str, Any]:
     """A record in VSI-Bench's own row format."""
-    numeric = record.is_numeric
-    return {
-        "id": vsibench_id(record.id),
-        "dataset": record.dataset,
-        "scene_name": record.scene_name,
-        "question_type": record.question_type,
-        "question": record.question,
-        "options": None if numeric else record.options,
-        "ground_truth": format_answer(record.ground_truth) if numeric else record.mc_answer,
-        "answer_text": answer_text(record),
-        "qa_id": record.id,
-        "video_path": video_relpath(record.dataset, record.scene_name),
-        "split": record.split,
-    }
+    gt = format_answer(record.ground_truth) if record.is_numeric else record.mc_answer
+    return _benchmark_row(record, "vsibench", id=vsibench_id(record.id), ground_truth=gt,
+                          answer_text=answer_text(record), qa_id=record.id)
 
 
 def vstibench_row(record: QARecord) -> dict[str, Any]:
     """A record in VSTI-Bench's row format."""
-    return {
-        "id": record.id,
-        "dataset": record.dataset,
-        "scene_name": record.scene_name,
-        "question_type": record.question_type,
-        "question": record.question,
-        "options": None if record.is_numeric else record.options,
-        "ground_truth": format_answer(record.ground_truth),
-        "mc_answer": None if record.is_numeric else record.mc_answer,
-        "video_path": video_relpath(record.dataset, record.scene_name),
-        "split": record.split,
-    }
+    return _benchmark_row(record, "vstibench", id=record.id, ground_truth=format_answer(record.ground_truth),
+                          mc_answer=None if record.is_numeric else record.mc_answer)
 
 
 ROW_BUILDERS = {"qa": qa_row, "vsibench": vsibench_row, "vstibench": vstibench_row}

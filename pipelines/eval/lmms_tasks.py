@@ -20,12 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vlm3r.pipelines.eval.scoring import item_from_record, score_items
-from vlm3r.schemas.conversation import MC_SUFFIX, NUMERIC_SUFFIX
+from vlm3r.schemas.conversation import MC_SUFFIX, NUMERIC_SUFFIX, PRE_PROMPT, prompt_text
 from vlm3r.schemas.qa import is_numeric_task
 from vlm3r.schemas.rows import BENCHMARK_QUESTION_TYPES
-
-DEFAULT_PRE_PROMPT = "These are frames of a video."
-
 
 def process_docs(dataset: Any) -> Any:
     """The rows as they are (the official task's default)."""
@@ -37,11 +34,13 @@ def vstibench_doc_to_text(doc: Mapping[str, Any], lmms_eval_specific_kwargs: Map
     kwargs = lmms_eval_specific_kwargs or {}
     if doc["question_type"] not in BENCHMARK_QUESTION_TYPES["vstibench"]:
         raise ValueError(f"{doc['question_type']!r} is not a VSTI-Bench question type")
-    pre = kwargs.get("pre_prompt") or DEFAULT_PRE_PROMPT
-    if is_numeric_task(doc["question_type"]):
-        return f"{pre}\n{doc['question']}\n{kwargs.get('na_post_prompt') or NUMERIC_SUFFIX}"
-    options = "Options:\n" + "\n".join(doc["options"])
-    return "\n".join([pre, doc["question"], options, kwargs.get("mca_post_prompt") or MC_SUFFIX])
+    return prompt_text(
+        doc["question"],
+        None if is_numeric_task(doc["question_type"]) else doc["options"],
+        pre=kwargs.get("pre_prompt") or PRE_PROMPT,
+        mc_post=kwargs.get("mca_post_prompt") or MC_SUFFIX,
+        na_post=kwargs.get("na_post_prompt") or NUMERIC_SUFFIX,
+    )
 
 
 def vstibench_process_results(doc: Mapping[str, Any], results: Sequence[str]) -> dict[str, dict[str, Any]]:
