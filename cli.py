@@ -72,6 +72,9 @@ def build(
     demo_scenes: Annotated[int, typer.Option(min=1, help="--dataset demo: number of synthetic scenes")] = 6,
     demo_cache: Annotated[Optional[Path], typer.Option(help="--dataset demo: where the raw demo scans go")] = None,
     pose_source: Annotated[Optional[str], typer.Option(help="--dataset scannetpp: json (iphone aligned_pose, default) or colmap")] = None,
+    preset: Annotated[Optional[list[str]], typer.Option(help="also draw a training mix into OUT/mix/PRESET (repeatable): vlm3r-train (paper Table 4), vsti-train (Table 5)")] = None,
+    answerable: Annotated[bool, typer.Option(help="ask only about objects the sampled frames show (sources with frames)")] = True,
+    answerable_min_area: Annotated[float, typer.Option(min=0, max=1, help="share of the frame an object must cover to count as shown")] = 0.001,
 ) -> None:
     """Adapt every scene, then generate QA. Re-running skips finished scenes."""
     from rich.progress import (
@@ -121,6 +124,9 @@ def build(
         exclude_eval_scenes=exclude_eval_scenes,
         benchmarks=tuple(benchmark or ()),
         write_video=video,
+        answerable=answerable,
+        answerable_min_area=answerable_min_area,
+        training_mixes=tuple(preset or ()),
     )
     def run():  # noqa: ANN202
         with Progress(
@@ -143,20 +149,63 @@ def build(
 
     qa = json.loads((out / "qa" / f"summary.{adapter.dataset}.json").read_text(encoding="utf-8"))
     table = Table(title="QA per task")
-    for col in ("task", "records", "train", "letters A/B/C/D", "answers"):
-        table.add_column(col, justify="right" if col in ("records", "train") else "left")
+    for col in ("task", "records", "train", "unanswerable", "letters A/B/C/D", "answers"):
+        table.add_column(col, justify="right" if col in ("records", "train", "unanswerable") else "left")
     for task_name, n in summary.qa_per_task.items():
         t = qa[task_name]
         letters = "/".join(str(t["letters"].get(k, 0)) for k in "ABCD")
         answers = ", ".join(f"{k}: {v}" for k, v in list(t["answer"].items())[:4])
-        table.add_row(plain(task_name), str(n), str(t["train_samples"]), letters, plain(answers))
+        dropped = str(sum(summary.unanswerable.get(task_name, {}).values()))
+        table.add_row(plain(task_name), str(n), str(t["train_samples"]), dropped, letters, plain(answers))
     console.print(table)
+    if summary.unanswerable:
+        from vlm3r.datagen.answerability import REASONS
+
+        totals: dict[str, int] = {}
+        for reasons in summary.unanswerable.values():
+            for k, v in reasons.items():
+                totals[k] = totals.get(k, 0) + v
+        why = "; ".join(f"{v} because {REASONS[k]}" for k, v in sorted(totals.items()))
+        console.print(plain(f"unanswerable questions dropped (--no-answerable keeps them): {why}"), soft_wrap=True)
     for task_name, per_scene in summary.generation_failures.items():
         for sid, reason in per_scene.items():
             console.print(Text("no questions ", style="yellow") + plain(f"{task_name} on {sid}: {reason}"), soft_wrap=True)
+    for name, report in summary.training_mixes.items():
+        if "error" in report:
+            console.print(Text("no mix ", style="yellow") + plain(f"{name}: {report['error']}"), soft_wrap=True)
+        else:
+            console.print(_mix_table(report, f"training mix {name} -> {out / 'mix' / name}"))
     print(summary.line())
     print(f"scene graphs: {out / 'scenes' / adapter.dataset}")
     print(f"QA shards:    {out / 'qa'}")
+
+
+def _mix_table(report: dict, title: str) -> Table:
+    """A training mix's report (``presets.MixReport`` as a dict): per family paper, available, target, achieved."""
+    table = Table(title=title)
+    for col in ("family", "paper", "available", "target", "achieved"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for fam, paper in report["paper"].items():
+        table.add_row(plain(fam), str(paper), *(str(report[k].get(fam, 0)) for k in ("available", "target", "achieved")))
+    table.caption = f"scale {report['scale']:.4f} of the paper's counts"
+    return table
+
+
+@data_app.command()
+def mix(
+    builds: Annotated[list[Path], typer.Argument(help="build folders (their train/ shards; any number of sources)")],
+    preset: Annotated[str, typer.Option(help="vlm3r-train (paper Table 4) or vsti-train (Table 5)")],
+    to: Annotated[Path, typer.Option(help="output folder (replaced); train on it with vlm3r-train --data")],
+    seed: Annotated[int, typer.Option(help="seed of the draw")] = 0,
+) -> None:
+    """Draw a training set in a paper's proportions from one or more builds (e.g. ScanNet + ScanNet++ + ARKitScenes)."""
+    from dataclasses import asdict
+
+    from vlm3r.pipelines.mix import mix_builds
+
+    report = guard(lambda: mix_builds(builds, preset, to, seed))
+    console.print(_mix_table(asdict(report), f"training mix {preset} -> {to}"))
+    print(f"{sum(report.achieved.values())} training conversations -> {to}")
 
 
 def _pairs(values: Optional[list[str]], flag: str) -> list[tuple[str, str]]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from vlm3r.schemas.scene import FrameMetadata, SceneMetadata
+
+
+AnswerabilityRule = Literal["scene", "frame", "first_sight", "none"]
+"""Which frames must show a question's objects (see ``datagen.answerability``)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Task(ABC):
     numeric: ClassVar[bool] = False  # answered with a number (scored by MRA); else by option letter
     family: ClassVar[str | None] = None  # the paper's task a variant belongs to (e.g. VSTI-Bench Table 6)
     max_per_scene: ClassVar[int] = 1_000_000  # cap on questions per scene; instances may override
+    answerability: ClassVar[AnswerabilityRule] = "scene"  # what the sampled frames must show (datagen.answerability)
 
     @abstractmethod
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

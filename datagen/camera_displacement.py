@@ -38,6 +38,7 @@ class CameraDisplacement(Task):
     family: ClassVar[str] = "camera_displacement"
     version = 1
     needs_frames = True
+    answerability = "none"
     numeric = True  # scored by MRA; the four options are for the multiple-choice form
     max_per_scene: ClassVar[int] = 20
 

@@ -55,6 +55,7 @@ class CameraMovementDirection(Task):
     family: ClassVar[str] = "camera_movement_direction"
     version = 1
     needs_frames = True
+    answerability = "none"
     max_per_scene: ClassVar[int] = 20
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

@@ -32,6 +32,7 @@ class CameraObjAbsDist(Task):
     family: ClassVar[str] = "camera_obj_abs_dist"
     version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
+    answerability = "frame"
     numeric = True  # scored by MRA; the four options are for the multiple-choice form
     max_per_scene: ClassVar[int] = 20
 

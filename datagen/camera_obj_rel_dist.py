@@ -37,6 +37,7 @@ class CameraObjRelDist(Task):
     family: ClassVar[str] = "camera_obj_rel_dist"
     version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
+    answerability = "frame"
     n_choices: ClassVar[int]
     max_per_scene: ClassVar[int] = 20
 

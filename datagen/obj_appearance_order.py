@@ -38,6 +38,7 @@ class ObjAppearanceOrder(Task):
     name = "obj_appearance_order"
     version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
+    answerability = "first_sight"
     max_per_scene: ClassVar[int] = 5
 
     def generate(self, scene: SceneMetadata, frames: FrameMetadata | None, rng: np.random.Generator) -> list[Draft]:

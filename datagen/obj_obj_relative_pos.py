@@ -37,6 +37,7 @@ class ObjObjRelativePos(Task):
     family: ClassVar[str] = "obj_obj_relative_pos"
     version = 2  # 2: categories from each source's own vocabulary
     needs_frames = True
+    answerability = "frame"
     axis: ClassVar[int]
     labels: ClassVar[tuple[str, str]]
     question: ClassVar[str]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlm3r.schemas.io import check_export, read_jsonl
+from vlm3r.schemas.io import read_jsonl, train_shard_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -67,7 +68,8 @@ class SampleError(Exception):
 class TrainSample:
     """One training conversation and where its video lives.
 
-    ``root`` is the build output the shard came from; ``source`` the adapter name that keys its
+    ``root`` is the build output the shard came from (for a mix of builds, ``pipelines.mix``, the
+    build the line names in its ``build`` field, relative to the mix folder); ``source`` the adapter name that keys its
     paths (the shard's file name ``<source>-<k>.jsonl``); ``video`` the path relative to ``root``
     (or ``None``); ``turns`` the (role, text) pairs with roles ``user`` / ``assistant`` / ``system``.
     """
@@ -80,31 +82,6 @@ class TrainSample:
     dataset: str
     scene_name: str
     turns: tuple[tuple[str, str], ...]
-
-
-def shard_files(root: Path, tasks: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
-    """``(task, source, path)`` of every training shard under ``root/train``, sorted; only ``tasks`` when given."""
-    root = Path(root)
-    train = root / "train"
-    if not train.is_dir():
-        raise FileNotFoundError(f"{train}: no training shards (is {root} the output folder of `vlm3r-data build`?)")
-    out = []
-    for path in sorted(train.glob("*/*.jsonl")):
-        if path.name.startswith("."):
-            continue
-        task = path.parent.name
-        if tasks is not None and task not in tasks:
-            continue
-        source = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
-        out.append((task, source, path))
-    if (root / "qa").is_dir():  # a vlm3r build: every task's export must have finished
-        for (task, source), n in sorted(Counter((task, source) for task, source, _ in out).items()):
-            check_export(train / task, source, n, key="train_shards", marker_dir=root / "qa" / task)
-    if tasks is not None:
-        missing = sorted(set(tasks) - {t for t, _, _ in out})
-        if missing:
-            raise FileNotFoundError(f"{train}: no shards for task(s) {', '.join(missing)}")
-    return out
 
 
 def _sample_from_line(row: Any, root: Path, source: str, task: str, where: str) -> TrainSample:
@@ -123,9 +100,12 @@ def _sample_from_line(row: Any, root: Path, source: str, task: str, where: str) 
     first = next(r for r, _ in turns if r != "system")
     if first != "user":
         raise ValueError(f"{where}: the conversation must start with a human turn")
+    build = row.get("build")
+    if build is not None and not isinstance(build, str):
+        raise ValueError(f"{where}: 'build' must be a path relative to the shard's folder")
     return TrainSample(
         id=str(row.get("id", where)),
-        root=root,
+        root=Path(os.path.normpath(root / build)) if build else root,
         source=source,
         task=str(row.get("question_type") or task),
         video=row.get("video") or None,
@@ -140,7 +120,7 @@ def read_samples(roots: Sequence[Path], tasks: Sequence[str] | None = None) -> l
     samples: list[TrainSample] = []
     for root in roots:
         root = Path(root)
-        for task, source, path in shard_files(root, tasks):
+        for task, source, path in train_shard_files(root, tasks):
             for row, where in read_jsonl(path):
                 samples.append(_sample_from_line(row, root, source, task, where))
     if not samples:

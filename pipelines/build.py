@@ -9,6 +9,7 @@ Output layout under ``OUT``::
     qa/summary.<dataset>.json                per-task counts, answer and letter distributions
     train/<task>/<dataset>-<k>.jsonl         LLaVA conversations (train split, eval scenes excluded)
     benchmark/<name>/<dataset>-<k>.jsonl     with --benchmark: a test set in its benchmark's row format (+ .parquet)
+    mix/<preset>/                            with --preset: a training mix of every source in OUT (pipelines.mix)
     build_summary.<dataset>.json
     README.md                                dataset card: every folder as a `datasets` config
 
@@ -38,11 +39,13 @@ from pydantic import ValidationError
 
 from vlm3r import __version__
 from vlm3r.datagen import TASKS
+from vlm3r.datagen.answerability import DEFAULT_MIN_AREA, Visibility, keep_answerable
 from vlm3r.datagen.records import SceneRef, finalize_records
 from vlm3r.pipelines.dataset_card import write_dataset_card
 from vlm3r.pipelines.executors import make_executor
 from vlm3r.pipelines.exports import export_task, write_rows
-from vlm3r.pipelines.presets import BENCHMARKS, select_benchmark
+from vlm3r.pipelines.mix import mix_builds
+from vlm3r.pipelines.presets import BENCHMARKS, TRAINING_MIXES, select_benchmark
 from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
 from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, case_collisions, check_scene_id
@@ -65,8 +68,11 @@ class BuildConfig:
     val_fraction: float = 0.1  # seeded split for scenes in no list
     exclude_eval_scenes: bool = True  # keep VSI-Bench evaluation scenes out of training exports
     benchmarks: tuple[str, ...] = ()  # test sets of pipelines.presets.BENCHMARKS ("vsibench", "vsti")
+    training_mixes: tuple[str, ...] = ()  # presets.TRAINING_MIXES drawn from OUT/train into OUT/mix/<preset>
     write_video: bool = True
     video_fps: float = 2.0
+    answerable: bool = True  # keep only questions whose objects the sampled frames show (scenes with frames)
+    answerable_min_area: float = DEFAULT_MIN_AREA  # share of the frame an instance must cover to count as seen
 
     def fingerprint(self) -> str:
         scene_part = {
@@ -100,7 +106,9 @@ class BuildSummary:
     qa_per_task: dict[str, int] = field(default_factory=dict)
     excluded_eval_scenes: int = 0
     benchmark_records: dict[str, int] = field(default_factory=dict)
+    training_mixes: dict[str, dict] = field(default_factory=dict)  # preset -> MixReport as a dict
     generation_failures: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> scene -> reason
+    unanswerable: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> reason -> questions dropped
     stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -219,14 +227,17 @@ def selected_tasks(config: BuildConfig) -> list:
     return tasks
 
 
-def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig) -> tuple[SceneRef, dict, dict]:
+def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig) -> tuple[SceneRef, dict, dict, dict]:
     """Every selected task's drafts for one built scene: ``(ref, {task: (drafts, seconds)},
-    {task: reason})``. A task that fails on this scene (any exception, MemoryError and
-    RecursionError included) gives it no questions and a one-line reason; the other tasks and scenes
-    go on. Runs anywhere (executor work unit): it reads the scene graph from ``out`` only."""
+    {task: reason}, {task: {reason: dropped}})``. A task that fails on this scene (any exception,
+    MemoryError and RecursionError included) gives it no questions and a one-line reason; the other
+    tasks and scenes go on. With ``config.answerable`` and frames, questions about objects the
+    sampled frames do not show are dropped (``datagen.answerability``) and counted per reason.
+    Runs anywhere (executor work unit): it reads the scene graph from ``out`` only."""
     scene, frames = load_scene_graph(out, dataset, scene_id)
     ref = SceneRef(scene.dataset, scene.scene_id, scene.video_path)
-    result, failures = {}, {}
+    result, failures, dropped = {}, {}, {}
+    vis = Visibility.of(scene, frames, config.answerable_min_area) if config.answerable and frames else None
     for task in selected_tasks(config):
         if task.needs_frames and frames is None:
             continue
@@ -241,8 +252,10 @@ def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig)
                 f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})".split()
             )[:500]
             drafts = []
+        if vis is not None and drafts:
+            drafts, dropped[task.name] = keep_answerable(task.answerability, drafts, vis)
         result[task.name] = (drafts, time.perf_counter() - t0)
-    return ref, result, failures
+    return ref, result, failures, dropped
 
 
 def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
@@ -258,10 +271,15 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     work = partial(scene_drafts, out=out, dataset=dataset, config=config)
     executor = make_executor(config.executor, config.workers, config.ray_address)
     failures: dict[str, dict[str, str]] = {}
-    for ref, per_task, failed in executor.map_unordered(work, sorted(scene_ids)):
+    unanswerable: dict[str, dict[str, int]] = {}
+    for ref, per_task, failed, dropped in executor.map_unordered(work, sorted(scene_ids)):
         refs.append(ref)
         for name, reason in failed.items():
             failures.setdefault(name, {})[ref.scene_id] = reason
+        for name, reasons in dropped.items():
+            for reason, n in reasons.items():
+                unanswerable.setdefault(name, {}).setdefault(reason, 0)
+                unanswerable[name][reason] += n
         if (ref.dataset, ref.scene_id) in eval_list:
             eval_scenes.add(ref.scene_id)
         for name, (task_drafts, dt) in per_task.items():
@@ -281,6 +299,7 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
             test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
     summaries["_generation_failures"] = {t: dict(sorted(v.items())) for t, v in sorted(failures.items())}
+    summaries["_unanswerable"] = {t: dict(sorted(v.items())) for t, v in sorted(unanswerable.items())}
     summaries["_benchmark"] = {}
     for name in config.benchmarks:
         chosen = select_benchmark(test_records, name, config.adapter.seed)
@@ -360,6 +379,9 @@ def _build_locked(
     for name in config.benchmarks:
         if name not in BENCHMARKS:
             raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    for name in config.training_mixes:
+        if name not in TRAINING_MIXES:
+            raise KeyError(f"unknown training preset {name!r}; known: {', '.join(TRAINING_MIXES)}")
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
     fp = config.fingerprint()
     summary = BuildSummary(dataset=adapter.dataset, out=str(out))
@@ -385,9 +407,15 @@ def _build_locked(
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
     summary.benchmark_records = qa.pop("_benchmark")
     summary.generation_failures = qa.pop("_generation_failures")
+    summary.unanswerable = qa.pop("_unanswerable")
     summary.stage_seconds = {"adapt (sum over scenes)": sum(r.seconds for r in results)}
     summary.stage_seconds |= {f"qa {t}": dt for t, dt in qa.pop("_seconds").items()}
     summary.qa_per_task = {t: q["count"] for t, q in qa.items()}
+    for name in config.training_mixes:  # over every source of OUT, so several builds into one OUT mix
+        try:
+            summary.training_mixes[name] = asdict(mix_builds([out], name, out / "mix" / name, config.adapter.seed))
+        except (ValueError, FileNotFoundError) as exc:  # e.g. no training conversations: say so, keep the build
+            summary.training_mixes[name] = {"error": str(exc)}
     summary.seconds = time.perf_counter() - t0
     atomic_write_json(out / f"build_summary.{adapter.dataset}.json", asdict(summary))
     write_dataset_card(out)

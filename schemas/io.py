@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,4 +142,29 @@ def read_qa_records(path: Path) -> list[QARecord]:
             except ValueError as exc:
                 first = str(exc).splitlines()
                 raise ValueError(f"{where}: not a QA record ({first[0] if first else exc})") from None
+    return out
+
+
+def train_shard_files(root: Path, tasks: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
+    """``(task, source, path)`` of every training shard under ``root/train``, sorted; only ``tasks`` when given."""
+    root = Path(root)
+    train = root / "train"
+    if not train.is_dir():
+        raise FileNotFoundError(f"{train}: no training shards (is {root} the output folder of `vlm3r-data build`?)")
+    out = []
+    for path in sorted(train.glob("*/*.jsonl")):
+        if path.name.startswith("."):
+            continue
+        task = path.parent.name
+        if tasks is not None and task not in tasks:
+            continue
+        source = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
+        out.append((task, source, path))
+    if (root / "qa").is_dir():  # a vlm3r build: every task's export must have finished
+        for (task, source), n in sorted(Counter((task, source) for task, source, _ in out).items()):
+            check_export(train / task, source, n, key="train_shards", marker_dir=root / "qa" / task)
+    if tasks is not None:
+        missing = sorted(set(tasks) - {t for t, _, _ in out})
+        if missing:
+            raise FileNotFoundError(f"{train}: no shards for task(s) {', '.join(missing)}")
     return out

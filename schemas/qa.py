@@ -40,6 +40,14 @@ TASK_FAMILIES: Mapping[str, tuple[str, ...]] = {
 """Paper task -> the question types (variants) generated for it."""
 
 
+def task_family(question_type: str) -> str:
+    """The paper task a question type belongs to (itself when it has no variants)."""
+    for family, parts in TASK_FAMILIES.items():
+        if question_type in parts:
+            return family
+    return question_type
+
+
 def is_numeric_task(question_type: str) -> bool:
     """True for question types scored by MRA on a number."""
     return question_type in NUMERIC_TASKS

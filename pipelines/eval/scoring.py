@@ -39,7 +39,7 @@ import numpy as np
 
 from vlm3r.schemas.io import check_build_table, qa_files, read_jsonl
 
-from vlm3r.schemas.qa import MC_LETTERS, NUMERIC_TASK_UNITS, TASK_FAMILIES, QARecord, is_numeric_task
+from vlm3r.schemas.qa import MC_LETTERS, NUMERIC_TASK_UNITS, TASK_FAMILIES, QARecord, is_numeric_task, task_family
 
 MERGE_MODES: Mapping[str, tuple[str, ...]] = {
     "vsibench": ("object_rel_direction",),
@@ -72,14 +72,6 @@ PARSERS: tuple[str, ...] = ("vsibench", "lmms-eval", "robust")
 code (first token, ``float()``); ``lmms-eval`` lmms-eval 0.7.3's ``vsibench`` task (the same for
 multiple choice; numeric answers take the first number in the text, digits or English words);
 ``robust`` ours (letters and numbers from free text, units converted)."""
-
-
-def task_family(question_type: str) -> str:
-    """The paper task a question type belongs to (itself when it has no variants)."""
-    for family, parts in TASK_FAMILIES.items():
-        if question_type in parts:
-            return family
-    return question_type
 
 
 def reported_task(question_type: str, merge: MergeMode = "vsibench") -> str:

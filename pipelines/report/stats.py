@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.pipelines.eval.scoring import option_text, task_family
+from vlm3r.pipelines.eval.scoring import option_text
+from vlm3r.schemas.qa import task_family
 from vlm3r.schemas.io import read_qa_records
 from vlm3r.schemas.qa import TASK_FAMILIES, is_numeric_task
 from vlm3r.schemas.qa import MC_LETTERS, QARecord

@@ -315,7 +315,7 @@ def distribution_figure(
     Figure = _mpl()
     from matplotlib import colormaps
 
-    from vlm3r.pipelines.eval.scoring import task_family
+    from vlm3r.schemas.qa import task_family
 
     counts: dict[str, int] = {}
     for t, n in task_counts.items():

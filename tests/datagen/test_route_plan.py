@@ -305,7 +305,7 @@ def test_route_planning_on_the_synthetic_demo_scans(scannet_root, tmp_path) -> N
     out = tmp_path / "out"
     summary = build(
         ScanNetAdapter(root),
-        BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=("route_planning",), write_video=False),
+        BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=("route_planning",), write_video=False, answerable=False),
     )
     assert summary.scenes_ok == 3
     lines = (out / "qa" / "route_planning" / "scannet-00000.jsonl").read_text().splitlines()

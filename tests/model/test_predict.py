@@ -35,7 +35,7 @@ def demo_build(scannet_root, tmp_path_factory):
     root, _ = scannet_root
     out = tmp_path_factory.mktemp("predict_build")
     build(
-        ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=TASKS, val_fraction=0.0)
+        ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=TASKS, val_fraction=0.0, answerable=False)
     )
     return out
 

@@ -41,7 +41,7 @@ def demo_build(scannet_root, tmp_path_factory):
 
     root, _ = scannet_root
     out = tmp_path_factory.mktemp("demo_build")
-    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=TASKS, val_fraction=0.0, write_video=True)
+    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=TASKS, val_fraction=0.0, write_video=True, answerable=False)
     build(ScanNetAdapter(root), cfg)
     return out
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vlm3r.cli import data_app, eval_app
-from vlm3r.model.data import shard_files
+from vlm3r.schemas.io import train_shard_files as shard_files
 from vlm3r.pipelines.build import BuildConfig, OutputLocked, build, output_lock
 from vlm3r.pipelines.eval.scoring import load_benchmark
 from vlm3r.scenes.base import AdapterConfig, case_collisions, check_scene_id
@@ -36,7 +36,7 @@ def raw_root(scannet_root, dst: Path, ids=("scene0001_00", "scene0002_00")) -> P
 
 
 def config(out: Path) -> BuildConfig:
-    return BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False)
+    return BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False, answerable=False)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_unchanged_rerun_rewrites_no_task(built, tmp_path):
     assert stamp and all((p.stat().st_ino, p.stat().st_mtime_ns) == s for p, s in stamp.items())
     # a changed configuration rewrites what changed
     before = len((out / "qa/object_abs_distance/scannet-00000.jsonl").read_text().splitlines())
-    build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False,
+    build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False, answerable=False,
                                             caps={"object_abs_distance": 1}))
     p = out / "qa/object_abs_distance/scannet-00000.jsonl"
     assert len(p.read_text().splitlines()) == 2 < before

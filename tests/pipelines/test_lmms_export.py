@@ -36,7 +36,7 @@ def bench_build(scannet_root, tmp_path_factory):
 
     root, _ = scannet_root
     out = tmp_path_factory.mktemp("bench_build")
-    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=16), val_fraction=0.5, benchmarks=("vsibench", "vsti"))
+    cfg = BuildConfig(out=out, adapter=AdapterConfig(num_frames=16), val_fraction=0.5, benchmarks=("vsibench", "vsti"), answerable=False)
     build(ScanNetAdapter(root), cfg)
     return out
 

@@ -181,7 +181,7 @@ def small_build(scannet_root, tmp_path_factory):
 
     root, _ = scannet_root
     out = tmp_path_factory.mktemp("eval_build")
-    build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False))
+    build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False, answerable=False))
     return out
 
 

@@ -87,7 +87,7 @@ def small_build(scannet_root, tmp_path_factory):
     root, scenes = scannet_root
     out = tmp_path_factory.mktemp("stats_build")
     ids = ["scene0001_00", "scene0002_00"]
-    summary = build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False), ids)
+    summary = build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), write_video=False, answerable=False), ids)
     return out, {k: scenes[k] for k in ids}, summary
 
 
