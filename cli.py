@@ -254,14 +254,23 @@ def bench(
     cache: Annotated[Optional[Path], typer.Option(help="where the synthetic scans are cached")] = None,
     meta: Annotated[Optional[Path], typer.Option(help="time the metadata tasks on this VSI-Bench meta-info file")] = None,
     layout: Annotated[Optional[list[str]], typer.Option(help="--real-size: raw layouts to time (repeatable)")] = None,
+    meta_build: Annotated[Optional[Path], typer.Option(help="time the whole `build --dataset vsibench-meta` command on this meta-info file (5 runs, one core)")] = None,
 ) -> None:
     """Throughput per stage of a demo build and its peak memory (default); the adapter alone
     (--real-size); or the metadata-only task generators on a meta-info file (--meta)."""
     import os
     import resource
 
-    from vlm3r.pipelines.bench import bench_adapter, bench_build, bench_tasks
+    from vlm3r.pipelines.bench import bench_adapter, bench_build, bench_meta_build, bench_tasks
 
+    if meta_build is not None:
+        r = guard(lambda: bench_meta_build(meta_build))
+        walls = ", ".join(f"{w:.2f}" for w in r["wall_s"])
+        print(f"vlm3r-data build --dataset vsibench-meta --root {meta_build} (one core, {len(r['wall_s'])} runs)")
+        print(f"median wall {r['median_wall_s']:.2f} s ({walls}); interpreter start {r['interpreter_start_s']:.2f} s; "
+              f"imports {r['import_s']:.2f} s; build work (summary) {r['work_s_median']:.2f} s")
+        print("heaviest imports: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in r["heaviest_imports"]))
+        return
     if not real_size and meta is None:
         rows, peak = bench_build(scenes, cache, tiny, workers)
         table = Table(title=f"demo build, {scenes} {'tiny ' if tiny else ''}scenes, {workers} worker(s), {os.cpu_count()} cores")

@@ -11,6 +11,8 @@ unlike estimates from point grids.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from vlm3r.schemas.scene import OrientedBox
@@ -124,14 +126,31 @@ def box_box_distance(ca, ea, ra, cb, eb, rb) -> np.ndarray:  # noqa: ANN001 - ar
     return np.where(boxes_intersect(ca, ea, ra, cb, eb, rb), 0.0, d)
 
 
+PAIR_CHUNK = 2048
+"""Box pairs computed at once by ``pairwise_box_distances`` (about 40 kB of temporaries each, so
+~80 MB at most whatever the number of boxes)."""
+
+
 def pairwise_box_distances(boxes: list[OrientedBox]) -> np.ndarray:
-    """(N, N) symmetric matrix of exact box distances (zero diagonal)."""
+    """(N, N) symmetric matrix of exact box distances (zero diagonal), computed in chunks of
+    ``PAIR_CHUNK`` pairs. Scenes' tasks ask for the same matrix several times: the last few results
+    are kept (keyed by the exact box parameters), so it is computed once per scene."""
     c, e, r = box_arrays(boxes)
-    n = len(boxes)
+    return _pairwise_cached(c.tobytes(), e.tobytes(), r.tobytes()).copy()
+
+
+@lru_cache(maxsize=4)
+def _pairwise_cached(c_bytes: bytes, e_bytes: bytes, r_bytes: bytes) -> np.ndarray:
+    c = np.frombuffer(c_bytes).reshape(-1, 3)
+    e = np.frombuffer(e_bytes).reshape(-1, 3)
+    r = np.frombuffer(r_bytes).reshape(-1, 3, 3)
+    n = len(c)
     out = np.zeros((n, n))
     iu, ju = np.triu_indices(n, k=1)
-    if len(iu):
-        d = box_box_distance(c[iu], e[iu], r[iu], c[ju], e[ju], r[ju])
-        out[iu, ju] = d
-        out[ju, iu] = d
+    for k in range(0, len(iu), PAIR_CHUNK):
+        i, j = iu[k : k + PAIR_CHUNK], ju[k : k + PAIR_CHUNK]
+        d = box_box_distance(c[i], e[i], r[i], c[j], e[j], r[j])
+        out[i, j] = d
+        out[j, i] = d
+    out.setflags(write=False)
     return out

@@ -115,3 +115,59 @@ def bench_build(n_scenes: int, cache: Path | None, tiny: bool = False, workers: 
              for k, v in summary.stage_seconds.items() if k.startswith("qa ")]
     rows.append(("whole build (wall)", summary.scenes_ok, summary.seconds))
     return [(name, n, dt, n / dt if dt > 0 else float("inf")) for name, n, dt in rows], peak
+
+
+def _import_seconds(importtime_log: str) -> tuple[float, list[tuple[str, float]]]:
+    """Total and the heaviest top-level imports (name, seconds) of a ``python -X importtime`` log."""
+    top: list[tuple[str, float]] = []
+    for line in importtime_log.splitlines():
+        if not line.startswith("import time:") or line.count("|") != 2 or "self [us]" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if not name.startswith("  "):  # depth 0 only (one space): its cumulative time covers the children
+            top.append((name.strip(), int(cumulative) / 1e6))
+    top.sort(key=lambda x: -x[1])
+    return sum(s for _, s in top), top[:8]
+
+
+def bench_meta_build(meta_path: Path, runs: int = 5, one_core: bool = True) -> dict:
+    """Wall time of the whole ``vlm3r-data build --dataset vsibench-meta`` command on a meta-info file,
+    interpreter start included: ``runs`` fresh builds (each into a new folder) in child processes,
+    pinned to CPU 0 when ``one_core``; then one ``-X importtime`` run. Returns the median and each
+    wall time, the bare interpreter start, the import time (total and heaviest), and the build's own
+    work time (its summary's ``seconds``). Bytecode caching is left as the environment sets it."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    preexec = (lambda: os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})) if one_core else None
+    cmd = [sys.executable, "-m", "vlm3r.cli", "data", "build", "--dataset", "vsibench-meta", "--root", str(meta_path)]
+
+    def timed(args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True, preexec_fn=preexec, check=False)
+        dt = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        return dt, proc
+
+    walls, work = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        timed(cmd + ["--out", f"{tmp}/warm"])  # first run writes bytecode caches where allowed
+        for k in range(runs):
+            out = f"{tmp}/run{k}"
+            dt, _ = timed(cmd + ["--out", out])
+            walls.append(dt)
+            summary = json.loads(Path(out, "build_summary.vsibench-meta.json").read_text(encoding="utf-8"))
+            work.append(summary["seconds"])
+        start, _ = timed([sys.executable, "-c", "pass"])
+        _, proc = timed([sys.executable, "-X", "importtime"] + cmd[1:] + ["--out", f"{tmp}/imports"])
+    imports, heaviest = _import_seconds(proc.stderr)
+    return {
+        "median_wall_s": statistics.median(walls), "wall_s": walls, "interpreter_start_s": start,
+        "import_s": imports, "heaviest_imports": heaviest, "work_s_median": statistics.median(work),
+        "one_core": one_core,
+    }

@@ -13,6 +13,7 @@ last, and readers (``schemas.io.check_export``) refuse a folder whose marker is 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections import Counter
@@ -52,15 +53,23 @@ def arrow_schema(row_format: str):
     return pa.schema([(name, types[t]) for name, t in ROW_FORMATS[row_format].items()])
 
 
-def write_parquet(rows: Sequence[Mapping[str, Any]], row_format: str, path: Path) -> None:
-    """Rows as a Parquet table with the format's fixed schema; no file (an old one removed) when empty."""
-    import pyarrow as pa
+def write_parquet(lines: Sequence[bytes], row_format: str, path: Path) -> None:
+    """JSON ``lines`` (rows of ``row_format``) as a Parquet table with the format's fixed schema; no
+    file (an old one removed) when empty. The lines are parsed by Arrow's JSON reader against that
+    schema (a row with another field is an error), which keeps pandas out of the build."""
+    import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    if not rows:
+    if not lines:
         path.unlink(missing_ok=True)
         return
-    table = pa.Table.from_pylist(list(rows), schema=arrow_schema(row_format))
+    data = b"".join(lines)
+    schema = arrow_schema(row_format)
+    table = pj.read_json(
+        io.BytesIO(data),
+        read_options=pj.ReadOptions(block_size=len(data) + 1),  # one chunk: one row group, as from a list
+        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+    ).select(schema.names)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     tmp.replace(path)
@@ -75,8 +84,9 @@ def write_rows(
     marker (removed first); returns the shard count."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{dataset}.done.json").unlink(missing_ok=True)
-    shards = write_shards(folder, dataset, json_lines(rows) if lines is None else lines)
-    write_parquet(rows, row_format, folder / f"{dataset}.parquet")
+    lines = json_lines(rows) if lines is None else lines
+    shards = write_shards(folder, dataset, lines)
+    write_parquet(lines, row_format, folder / f"{dataset}.parquet")
     atomic_write_json(folder / f"{dataset}.done.json", {"records": len(rows), "shards": shards} | (marker or {}))
     return shards
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm3r.pipelines.exports import write_parquet
+from vlm3r.pipelines.exports import json_lines, write_parquet
 from vlm3r.schemas.io import atomic_write_bytes, atomic_write_json, check_build_table
 from vlm3r.scenes.base import check_scene_id
 from vlm3r.schemas.rows import BENCHMARK_QUESTION_TYPES, video_relpath
@@ -256,7 +256,7 @@ def export_lmms_eval(out: Path, to: Path, copy: bool = False) -> LmmsExport:
         _write_videos(to / task.video_dir, links, copy)
         data = to / "data" / task.task / "test.parquet"
         data.parent.mkdir(parents=True, exist_ok=True)
-        write_parquet(kept, task.row_format, data)
+        write_parquet(json_lines(kept), task.row_format, data)
         task_dir = to / "tasks" / task.task
         atomic_write_bytes(task_dir / f"{task.task}.yaml", task_yaml(task, data).encode("utf-8"))
         atomic_write_bytes(task_dir / "utils.py", task_utils(task).encode("utf-8"))

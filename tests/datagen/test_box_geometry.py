@@ -140,3 +140,21 @@ def test_equals_dense_grid_estimate_within_grid_error(ta, tb):
     # Grid points are within step*sqrt(3)/2 of any point of the solid, on each side.
     assert exact <= grid_d + 1e-9
     assert grid_d - exact <= step * np.sqrt(3) + 1e-9
+
+
+def test_pairwise_distances_in_chunks_equal_one_pass_and_are_not_shared(monkeypatch):
+    from vlm3r.datagen import box_geometry as bg
+    from vlm3r.schemas.scene import OrientedBox
+
+    rng = np.random.default_rng(4)
+    boxes = [OrientedBox.from_arrays(rng.uniform(-3, 3, 3), rng.uniform(0.1, 1.5, 3), np.eye(3)) for _ in range(23)]
+    whole = bg.pairwise_box_distances(boxes)
+    bg._pairwise_cached.cache_clear()
+    monkeypatch.setattr(bg, "PAIR_CHUNK", 7)  # 253 pairs in 37 chunks
+    chunked = bg.pairwise_box_distances(boxes)
+    assert np.array_equal(whole, chunked)
+    i, j = 3, 17
+    c, e, r = bg.box_arrays([boxes[i], boxes[j]])
+    assert chunked[i, j] == bg.box_box_distance(c[0], e[0], r[0], c[1], e[1], r[1])
+    chunked[i, j] = -1.0  # a caller's copy: the cached matrix is not changed
+    assert bg.pairwise_box_distances(boxes)[i, j] == whole[i, j]
