@@ -47,7 +47,7 @@ from vlm3r.pipelines.exports import export_task, write_rows
 from vlm3r.pipelines.mix import mix_builds
 from vlm3r.pipelines.presets import BENCHMARKS, TRAINING_MIXES, select_benchmark
 from vlm3r.schemas.io import atomic_write_json, model_json, replace_dir
-from vlm3r.pipelines.splits import assign_splits, read_split_lists, vsibench_eval_scenes
+from vlm3r.pipelines.splits import assign_splits, mark_eval_scenes, read_split_lists, vsibench_eval_scenes
 from vlm3r.scenes.base import AdaptedScene, AdapterConfig, SceneAdapter, SceneError, case_collisions, check_scene_id
 from vlm3r.schemas.rows import ROW_BUILDERS
 from vlm3r.schemas.seeding import scene_rng
@@ -287,7 +287,8 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
             seconds[name] += dt
     official = read_split_lists(config.split_lists) if config.split_lists else None
     splits = assign_splits(dataset, [r.scene_id for r in refs], config.adapter.seed, official, config.val_fraction)
-    train_scenes = {sid for sid, split in splits.items() if split == "train" and sid not in eval_scenes}
+    splits = mark_eval_scenes(splits, eval_scenes)
+    train_scenes = {sid for sid, split in splits.items() if split == "train"}
     summaries: dict[str, dict] = {}
     test_records: list = []
     for task in tasks:

@@ -35,6 +35,16 @@ SOURCE_LICENCES: Mapping[str, str] = {
 }
 
 
+def source_licence(source: str) -> str:
+    """The licence note of a build source (``vsibench-meta-<dataset>``: VSI-Bench's, then the scans')."""
+    if source in SOURCE_LICENCES:
+        return SOURCE_LICENCES[source]
+    if source.startswith("vsibench-meta-"):
+        scans = [SOURCE_LICENCES.get(d, f"{d}: see its licence") for d in source.removeprefix("vsibench-meta-").split("-")]
+        return f"{SOURCE_LICENCES['vsibench-meta']}: {'; '.join(scans)}"
+    return "see the source dataset licence"
+
+
 def hf_features_yaml(row_format: str) -> str:
     """The ``features`` list of a row format in dataset-card YAML."""
     lines = []
@@ -101,7 +111,7 @@ def write_dataset_card(out: Path) -> Path:
         "",
         "## Sources and licences",
         "",
-        *[f"- {s}: {SOURCE_LICENCES.get(s, 'see the source dataset licence')}" for s in sorted(sources)],
+        *[f"- {s}: {source_licence(s)}" for s in sorted(sources)],
         "",
     ]
     path = out / "README.md"

@@ -90,7 +90,7 @@ def run_routeplan(
     from vlm3r.datagen.records import finalize_records
     from vlm3r.pipelines.exports import export_task
     from vlm3r.schemas.io import atomic_write_json
-    from vlm3r.pipelines.splits import assign_splits, vsibench_eval_scenes
+    from vlm3r.pipelines.splits import assign_splits, mark_eval_scenes, vsibench_eval_scenes
 
     t_start = time.perf_counter()
     backend_class(backend)  # unknown name -> KeyError
@@ -142,7 +142,8 @@ def run_routeplan(
             continue
         splits = assign_splits(dataset, [s.scene_id for s, _ in per_scene_drafts], seed, None, val_fraction)
         eval_ids = {s.scene_id for s, _ in per_scene_drafts if (s.dataset, s.scene_id) in eval_list}
-        train = {sid for sid, split in splits.items() if split == "train" and sid not in eval_ids}
+        splits = mark_eval_scenes(splits, eval_ids)
+        train = {sid for sid, split in splits.items() if split == "train"}
         records = finalize_records(task, per_scene_drafts, seed, splits)
         task_summary = export_task(out, dataset, task.name, task.version, records, task.numeric, train)
         summary_path = out / "qa" / f"summary.{dataset}.json"

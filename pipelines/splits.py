@@ -15,6 +15,9 @@ from pathlib import Path
 from vlm3r.schemas.seeding import scene_rng
 
 DEFAULT_VAL_FRACTION = 0.1
+EVAL_SPLIT = "vsibench_eval"
+"""The split of VSI-Bench's evaluation scenes in a build that keeps them out of training: their
+records say so, so that filtering on ``split == "train"`` never trains on the benchmark's scenes."""
 
 
 @cache
@@ -47,7 +50,7 @@ def assign_splits(
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> dict[str, str]:
     """Scene id -> "train" | "val" (or the official list's name). Unlisted scenes fall back to the
-    seeded split, so adding scenes never moves existing ones."""
+    seeded split, so adding scenes never moves existing ones. See ``mark_eval_scenes``."""
     out = {}
     for sid in scene_ids:
         if official and sid in official:
@@ -55,3 +58,9 @@ def assign_splits(
         else:
             out[sid] = "val" if scene_rng(seed, "split", dataset, sid).random() < val_fraction else "train"
     return out
+
+
+def mark_eval_scenes(splits: dict[str, str], eval_scene_ids: Iterable[str]) -> dict[str, str]:
+    """``splits`` with every VSI-Bench evaluation scene (ids of this dataset) in ``EVAL_SPLIT``,
+    whatever split it had; training exports take only ``"train"`` scenes."""
+    return splits | {sid: EVAL_SPLIT for sid in eval_scene_ids if sid in splits}

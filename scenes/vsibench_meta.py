@@ -7,7 +7,7 @@ Expected input: ``--root FILE.json``, one JSON file in VSI-Bench's meta-info for
     FILE.json   {scene_id: {room_size, room_center, object_counts, video_path, dataset,
                             object_bbox: {category: [{centroid, axesLengths, normalizedAxes, min, max}]}}}
 
-Scene ids are the file's keys (in file order). Instance ids are 0, 1, ... in file order
+Outputs are keyed ``vsibench-meta-<dataset>`` (``output_key``). Scene ids are the file's keys (in file order). Instance ids are 0, 1, ... in file order
 (categories in their order, boxes in theirs), so ``export_meta`` of the loaded scenes gives the file
 back. Each scene keeps the ``dataset`` its entry names (e.g. "scannet"), as VSI-Bench's questions do;
 there are no frames (``AdaptedScene.frames`` is None). Boxes are in the file's z-up world, metres.
@@ -34,13 +34,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def output_key(entries: dict[str, Any]) -> str:
+    """The name a build keys this file's outputs by: ``vsibench-meta-<dataset>`` from the datasets
+    its entries name (``vsibench-meta-arkitscenes-scannet`` for a file of several), so that the
+    ScanNet, ScanNet++ and ARKitScenes meta-info files built into one folder keep their own QA and
+    never share a real adapter's folders (``scannet``). Entries without a dataset count as
+    ``unknown``."""
+    names = {e.get("dataset") if isinstance(e, dict) else None for e in entries.values()}
+    parts = sorted({n if isinstance(n, str) and n and n.replace("_", "").isalnum() else "unknown" for n in names})
+    return "-".join(["vsibench-meta", *parts]) if parts else "vsibench-meta"
+
+
 class VsiBenchMetaAdapter:
     """Adapter for one VSI-Bench meta-info JSON file (see the module docstring)."""
 
-    def __init__(self, root: str | Path, dataset: str = "vsibench-meta") -> None:
+    def __init__(self, root: str | Path, dataset: str | None = None) -> None:
         self.root = Path(root)
-        self.dataset = dataset
         self._data: dict[str, Any] | None = None
+        self.dataset = dataset or output_key(self._entries())
 
     def _entries(self) -> dict[str, Any]:
         if self._data is None:

@@ -101,9 +101,9 @@ def test_real_scenes_answers_determinism_and_leakage_guard(shared_file, tmp_path
     assert summary.excluded_eval_scenes == 88
     for f in (outs[0] / "train").rglob("*.jsonl"):
         assert f.read_text() == ""
-    counting = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_counting/vsibench-meta-00000.jsonl").read_text().splitlines()]
+    counting = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_counting/vsibench-meta-scannet-00000.jsonl").read_text().splitlines()]
     assert counting and all(r.ground_truth == data[r.scene_name]["object_counts"][r.categories[0]] for r in counting)
-    sizes = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_size_estimation/vsibench-meta-00000.jsonl").read_text().splitlines()]
+    sizes = [record_from_qa_row(json.loads(x)) for x in (outs[0] / "qa/object_size_estimation/vsibench-meta-scannet-00000.jsonl").read_text().splitlines()]
     assert sizes
     for r in sizes:
         (box,) = data[r.scene_name]["object_bbox"][r.categories[0]]

@@ -61,14 +61,18 @@ def test_bad_entries_are_named(tmp_path):
     with pytest.raises(SceneError, match=r"bad\.json: no scene 'zz'"):
         a.load("zz", AdapterConfig())
     with pytest.raises(FileNotFoundError, match="missing.json"):
-        VsiBenchMetaAdapter(tmp_path / "missing.json").list_scenes()
+        VsiBenchMetaAdapter(tmp_path / "missing.json")
 
 
-def test_registry_knows_every_adapter(tmp_path):
+def test_registry_knows_every_adapter(tmp_path, meta_file):
     assert {"scannet", "scannetpp", "arkitscenes", "vsibench-meta"} <= set(dataset_names())
-    for name in ("scannetpp", "arkitscenes", "vsibench-meta"):
+    for name in ("scannetpp", "arkitscenes"):
         assert make_adapter(name, tmp_path).dataset == name
         assert make_adapter(name, tmp_path, name="demo").dataset == "demo"
+    assert make_adapter("vsibench-meta", meta_file).dataset == "vsibench-meta-scannet"
+    assert make_adapter("vsibench-meta", meta_file, name="demo").dataset == "demo"
+    with pytest.raises(FileNotFoundError, match="not a file"):  # the root is read at once
+        make_adapter("vsibench-meta", tmp_path)
     with pytest.raises(KeyError, match="did you mean scannetpp"):
         make_adapter("scannetp", tmp_path)
 
@@ -77,7 +81,25 @@ def test_build_writes_scene_graphs_without_frames(meta_file, tmp_path):
     out = tmp_path / "out"
     summary = build(make_adapter("vsibench-meta", meta_file), BuildConfig(out=out))
     assert summary.scenes_ok == 2 and not summary.skipped
-    scene, frames = load_scene_graph(out, "vsibench-meta", "scene0001_00")
+    scene, frames = load_scene_graph(out, "vsibench-meta-scannet", "scene0001_00")
     assert frames is None and scene.room_size == 11.0 and scene.dataset == "scannet"
     assert summary.qa_per_task["object_counting"] > 0
     assert summary.qa_per_task.get("camera_displacement", 0) == 0  # needs frames
+
+
+def test_three_sources_into_one_folder_keep_their_own_qa(tmp_path):
+    """ScanNet, ScanNet++ and ARKitScenes meta-info files built into one --out: each keeps its QA."""
+    files = {}
+    for ds in ("scannet", "scannetpp", "arkitscenes"):
+        files[ds] = tmp_path / f"{ds}.json"
+        files[ds].write_text(json.dumps({f"{ds}_a": entry(dataset=ds), f"{ds}_b": entry(dataset=ds, room_size=9.0)}))
+    out = tmp_path / "out"
+    for ds, path in files.items():
+        build(make_adapter("vsibench-meta", path), BuildConfig(out=out, tasks=("room_size_estimation",)))
+    rows = {ds: (out / f"qa/room_size_estimation/vsibench-meta-{ds}-00000.jsonl").read_text().splitlines() for ds in files}
+    for ds, lines in rows.items():
+        assert [json.loads(x)["scene_name"] for x in lines] == [f"{ds}_a", f"{ds}_b"]
+        assert {json.loads(x)["dataset"] for x in lines} == {ds}
+    assert sorted(p.name for p in (out / "scenes").iterdir()) == [f"vsibench-meta-{ds}" for ds in sorted(files)]
+    card = (out / "README.md").read_text()
+    assert "vsibench-meta-arkitscenes: VSI-Bench meta-information" in card and "CC BY-NC-SA" in card
