@@ -530,7 +530,8 @@ def train(
     save_steps: Annotated[Optional[int], typer.Option(min=1, help="checkpoint every N steps (500)")] = None,
     save_total_limit: Annotated[Optional[int], typer.Option(min=1, help="keep only the last N checkpoints")] = None,
     seed: Annotated[int, typer.Option(help="seed of weights, LoRA init, data order and sampling weights")] = 0,
-    resume: Annotated[bool, typer.Option(help="resume from the last checkpoint in --output-dir")] = False,
+    resume: Annotated[bool, typer.Option(help="resume from the last checkpoint in --output-dir (same options only)")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace the run already in --output-dir")] = False,
     resume_from: Annotated[Optional[Path], typer.Option(help="resume from this checkpoint folder")] = None,
     deepspeed: Annotated[
         Optional[str], typer.Option(help="zero2 (the shipped ZeRO-2 config) or a DeepSpeed JSON file")
@@ -568,6 +569,7 @@ def train(
         save_total_limit=save_total_limit,
         seed=seed,
         resume=resume_from if resume_from is not None else resume,
+        overwrite=overwrite,
         deepspeed=deepspeed,
         workers=workers,
         progress=progress,

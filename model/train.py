@@ -27,8 +27,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 from .config import ModelConfig, get_config
 
 log = logging.getLogger("vlm3r.train")
@@ -75,7 +73,9 @@ class TrainConfig:
         = seeded random weights (tests, benchmarks).
     feature_cache: CUT3R token cache folder (default ``<first data folder>/features`` when it exists);
         ``require_cache`` trains without a CUT3R encoder in memory and skips uncached samples.
-    resume: ``True`` = the last ``checkpoint-*`` in ``output_dir``, or a checkpoint folder.
+    resume: ``True`` = the last ``checkpoint-*`` in ``output_dir``, or a checkpoint folder; only a
+        run of the same configuration resumes, and a new run refuses a non-empty ``output_dir``
+        unless ``overwrite`` (see :mod:`vlm3r.model.preflight`).
     deepspeed: ``"zero2"`` (the shipped ZeRO-2 config) or a DeepSpeed JSON file.
     bf16: ``None`` = on when a CUDA GPU supports it.
     """
@@ -106,6 +106,7 @@ class TrainConfig:
     save_total_limit: int | None = None
     seed: int = 0
     resume: bool | Path = False
+    overwrite: bool = False  # replace an existing run in output_dir (see model.preflight)
     deepspeed: str | None = None
     workers: int = 0
     progress: bool = True
@@ -205,11 +206,14 @@ def load_trainables(model: Any, directory: Path) -> None:
 
 
 def _cuda_bf16() -> bool:
+    import torch
+
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def build_model(cfg: ModelConfig, config: TrainConfig, bf16: bool) -> Any:
     """VLM-3R with LoRA; frozen weights in bf16 when ``bf16`` (trainables stay float32 masters)."""
+    import torch
     from transformers import set_seed
 
     from .vlm import build_vlm3r
@@ -270,6 +274,7 @@ def supervised_window(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trainer_class() -> type:
+    import torch
     from transformers import Trainer
 
     from .data import resolve_spatial
@@ -314,6 +319,7 @@ def _trainer_class() -> type:
 
 def training_arguments(config: TrainConfig, settings: TrainPreset, bf16: bool) -> Any:
     """transformers ``TrainingArguments`` of a run."""
+    import torch
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -358,7 +364,13 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
     """Run (or resume) one training; saves the trainables, tokenizer and ``train_summary.json`` in
     ``config.output_dir``. ``tokenizer`` overrides the one :func:`load_tokenizer` would pick;
     ``callbacks`` are transformers ``TrainerCallback`` objects."""
-    from transformers.trainer_utils import get_last_checkpoint
+    from .preflight import preflight, prepare_run_folder
+
+    preflight(config)  # before anything heavy is imported or loaded
+    settings = config.settings()
+    checkpoint = prepare_run_folder(config, config.overwrite)
+    resume = str(checkpoint) if checkpoint is not None else None
+    out = Path(config.output_dir)
 
     from .data import (
         ShardDataset,
@@ -369,21 +381,8 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
     )
     from .feature_cache import SpatialFeatureCache
 
-    if not config.data:
-        raise ValueError("no --data folder given")
-    settings = config.settings()
     cfg = get_config(config.preset)
     bf16 = _cuda_bf16() if config.bf16 is None else config.bf16
-    out = Path(config.output_dir)
-    resume: str | None = None
-    if config.resume is True:
-        resume = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if resume is None:
-            raise FileNotFoundError(f"{out}: no checkpoint-* folder to resume from")
-    elif config.resume:
-        resume = str(config.resume)
-        if not Path(resume).is_dir():
-            raise FileNotFoundError(f"{resume}: no such checkpoint folder")
 
     tok = tokenizer if tokenizer is not None else load_tokenizer(config.tokenizer_dir, config.base_model_dir)
     samples = mix_samples(
