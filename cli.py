@@ -16,23 +16,84 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Build spatial QA data from 3D scans.")
-train_app = typer.Typer(
-    add_completion=False, help="Train VLM-3R (LoRA + fusion + projector) on the shards of `vlm3r-data build` outputs."
-)
-eval_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Score predictions and baselines on a QA benchmark.")
-model_app = typer.Typer(no_args_is_help=True, add_completion=False, help="VLM-3R model utilities.")
+from typer.core import TyperCommand, TyperGroup
+
 console = Console(stderr=True)
 T = TypeVar("T")
 
-_BAD_INPUT = (FileNotFoundError, ValueError, KeyError, ImportError)
+_BAD_INPUT = (OSError, ValueError, KeyError, ImportError)
+"""Expected errors (bad input, missing files, a full disk): one red line and exit status 2."""
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an expected error: the file and the problem for OS errors, else the message."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return " ".join(str(text).split()) or type(exc).__name__
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    """Print ``error: message`` (as text, never markup) and exit with ``status``."""
+    console.print(Text("error: ", style="red") + Text(message), highlight=False, soft_wrap=True)
+    raise typer.Exit(status)
+
+
+class _OneLineErrors:
+    """Every command of the CLI: an expected error anywhere in it becomes one line, not a traceback."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except _BAD_INPUT as exc:
+            fail(error_text(exc))
+
+
+class Group(_OneLineErrors, TyperGroup):
+    pass
+
+
+class Command(_OneLineErrors, TyperCommand):
+    pass
+
+
+def _version(value: bool) -> None:
+    if value:
+        from vlm3r import __version__
+
+        typer.echo(f"vlm3r {__version__}")
+        raise typer.Exit()
+
+
+VERSION_OPTION = typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def _app(help: str, **kw: object) -> typer.Typer:  # noqa: A002 - typer's name
+    return typer.Typer(cls=Group, add_completion=False, context_settings=_SETTINGS, help=help, **kw)  # type: ignore[arg-type]
+
+
+data_app = _app("Build spatial QA data from 3D scans.", no_args_is_help=True)
+train_app = typer.Typer(
+    add_completion=False, context_settings=_SETTINGS,
+    help="Train VLM-3R (LoRA + fusion + projector) on the shards of `vlm3r-data build` outputs.",
+)
+eval_app = _app("Score predictions and baselines on a QA benchmark.", no_args_is_help=True)
+model_app = _app("VLM-3R model utilities.", no_args_is_help=True)
+
+
+@data_app.callback()
+@eval_app.callback()
+@model_app.callback()
+def _root(version: Annotated[bool, VERSION_OPTION] = False) -> None:
+    """Options of the command group."""
 
 
 def plain(value: object) -> Text:
@@ -45,8 +106,7 @@ def guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except _BAD_INPUT as exc:
-        console.print(Text("error: ", style="red") + plain(exc.args[0] if exc.args else exc), highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
+        fail(error_text(exc))
 
 
 @data_app.command()
@@ -84,33 +144,24 @@ def build(
         TextColumn,
         TimeElapsedColumn,
     )
-    from vlm3r.pipelines.build import BuildConfig
+    from vlm3r.pipelines.build import BuildConfig, check_config
     from vlm3r.pipelines.build import build as run_build
     from vlm3r.scenes.base import AdapterConfig
-    from vlm3r.scenes.registry import make_adapter
+    from vlm3r.scenes.registry import dataset_names, make_adapter
 
-    if dataset == "demo":
-        from vlm3r.scenes.demo.dataset import DEMO_LAYOUTS, demo_adapter, ensure_demo_dataset
+    known = ["demo", *dataset_names()]
+    if dataset not in known:
+        import difflib
 
-        if layout not in DEMO_LAYOUTS:
-            raise typer.BadParameter(f"unknown layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}", param_hint="--layout")
-        with console.status(f"synthesising demo scans in the {layout} layout (cached after the first run)..."):
-            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers, layout=layout)
-        adapter = demo_adapter(root, layout)
-    else:
+        close = difflib.get_close_matches(dataset, known, n=3)
+        fail(f"unknown dataset {dataset!r}; " + (f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"))
+    if dataset != "demo":
         if root is None:
-            raise typer.BadParameter(f"--root is required for --dataset {dataset}", param_hint="--root")
-        options = {}
-        if pose_source is not None:
-            if dataset != "scannetpp":
-                raise typer.BadParameter("only --dataset scannetpp has a pose source", param_hint="--pose-source")
-            if pose_source not in ("json", "colmap"):
-                raise typer.BadParameter("choose json or colmap", param_hint="--pose-source")
-            options["pose_source"] = pose_source
-        try:
-            adapter = make_adapter(dataset, root, **options)
-        except KeyError as exc:
-            raise typer.BadParameter(exc.args[0], param_hint="--dataset") from exc
+            fail(f"--root is required for --dataset {dataset} (the folder of the download, or the meta-info file)")
+        if not root.exists():
+            fail(f"{root}: root does not exist (--root of --dataset {dataset})")
+    if pose_source is not None and (dataset != "scannetpp" or pose_source not in ("json", "colmap")):
+        fail("the pose source (--pose-source) is json or colmap, and only for --dataset scannetpp")
     config = BuildConfig(
         out=out,
         adapter=AdapterConfig(num_frames=frames, seed=seed, fps_subsample=fps_subsample),
@@ -118,7 +169,7 @@ def build(
         executor=executor,
         ray_address=ray_address,
         tasks=tuple(tasks) if tasks else None,
-        caps={k: int(v) for k, v in _pairs(cap, "--cap")},
+        caps={k: _whole_number(v, f"--cap {k}") for k, v in _pairs(cap, "--cap")},
         split_lists={k: Path(v) for k, v in _pairs(split_file, "--split-file")} or None,
         val_fraction=val_fraction,
         exclude_eval_scenes=exclude_eval_scenes,
@@ -128,6 +179,19 @@ def build(
         answerable_min_area=answerable_min_area,
         training_mixes=tuple(preset or ()),
     )
+    guard(lambda: check_config(config))  # every name and path before any work
+    if dataset == "demo":
+        from vlm3r.scenes.demo.dataset import DEMO_LAYOUTS, demo_adapter, ensure_demo_dataset
+
+        if layout not in DEMO_LAYOUTS:
+            fail(f"unknown layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}")
+        with console.status(f"synthesising demo scans in the {layout} layout (cached after the first run)..."):
+            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers, layout=layout)
+        adapter = demo_adapter(root, layout)
+    else:
+        options = {"pose_source": pose_source} if pose_source is not None else {}
+        adapter = guard(lambda: make_adapter(dataset, root, **options))
+
     def run():  # noqa: ANN202
         with Progress(
             TextColumn("[bold]adapt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
@@ -145,7 +209,8 @@ def build(
     summary = guard(run)
     for sid, reason in summary.skipped.items():
         console.print(Text("skipped ", style="yellow") + plain(f"{sid}: {reason}"), soft_wrap=True)
-    import json
+    if summary.scenes_ok == 0:
+        fail(f"no scene was built ({len(summary.skipped)} skipped, reasons above); no QA written to {out}", status=1)
 
     qa = json.loads((out / "qa" / f"summary.{adapter.dataset}.json").read_text(encoding="utf-8"))
     table = Table(title="QA per task")
@@ -208,12 +273,30 @@ def mix(
     print(f"{sum(report.achieved.values())} training conversations -> {to}")
 
 
+def _check_device(device: str | None) -> None:
+    """``--device``: cpu, cuda or cuda:N (one line for a typo, before anything is loaded)."""
+    import re
+
+    if device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        fail(f"--device {device!r}: choose cpu, cuda or cuda:N")
+
+
+def _whole_number(value: str, flag: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        fail(f"{flag}={value}: expected a whole number >= 0")
+    return n
+
+
 def _pairs(values: Optional[list[str]], flag: str) -> list[tuple[str, str]]:
     out = []
     for v in values or []:
         key, sep, val = v.partition("=")
         if not sep or not key or not val:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint=flag)
+            fail(f"{flag}: expected KEY=VALUE, got {v!r}")
         out.append((key, val))
     return out
 
@@ -355,6 +438,29 @@ def _answers_summary(answers: Mapping[str, float | int], numeric: bool) -> str:
     return ", ".join(f"{k} {v}" for k, v in list(answers.items())[:3])
 
 
+def _read_json(path: Path) -> object:
+    """A JSON file, or one line naming file:line and the problem."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+
+
+def run_names(paths: list[Path]) -> dict[str, Path]:
+    """A column name per results file: its run folder's name, with as many parent folders as it
+    takes to tell two runs apart (``a/score`` and ``b/score``), so no two results share a column."""
+    parts = [Path(p).resolve().parent.parts or (Path(p).name,) for p in paths]
+    for depth in range(1, max((len(x) for x in parts), default=1) + 1):
+        names = ["/".join(x[-depth:]) for x in parts]
+        if len(set(names)) == len(names):
+            break
+    else:  # the same file twice: number them
+        names = [f"{n} ({k + 1})" for k, n in enumerate(names)]
+    return dict(zip(names, paths))
+
+
 @data_app.command("visualize")
 def visualize_command(
     out: Annotated[Path, typer.Argument(help="build folder (the --out of vlm3r-data build)")],
@@ -384,7 +490,7 @@ def visualize_command(
         figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants)
         written = viz.write_figures(figures, dest)
         if report:
-            res = {p.parent.name or p.name: json.loads(p.read_text(encoding="utf-8")) for p in results or []}
+            res = {name: _read_json(p) for name, p in run_names(results or []).items()}
             written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))
         return written
 
@@ -408,17 +514,15 @@ def routeplan_command(
     from vlm3r.pipelines.routeplan import run_routeplan
 
     if nav_backend not in BACKENDS:
-        raise typer.BadParameter(f"unknown backend {nav_backend!r}; known: {', '.join(sorted(BACKENDS))}", param_hint="--nav-backend")
+        fail("--nav-backend: " + f"unknown backend {nav_backend!r}; known: {', '.join(sorted(BACKENDS))}")
     if not backend_class(nav_backend).available():
-        raise typer.BadParameter(
-            "habitat-sim is not importable: conda install habitat-sim -c conda-forge -c aihabitat", param_hint="--nav-backend"
-        )
+        fail("--nav-backend: " + "habitat-sim is not importable: conda install habitat-sim -c conda-forge -c aihabitat")
     try:
         summary = run_routeplan(
             scenes_dir, out, nav_backend, per_scene, png, seed, val_fraction, NavConfig(agent_radius=agent_radius)
         )
     except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--scenes-dir") from exc
+        fail("--scenes-dir: " + str(exc))
     for key, reason in summary.skipped.items():
         typer.echo(f"skipped {key}: {reason}", err=True)
     typer.echo(summary.line(), err=True)
@@ -439,6 +543,7 @@ def features_command(
     dtype: Annotated[str, typer.Option(help="CUT3R compute dtype: float32, bfloat16 or float16")] = "float32",
 ) -> None:
     """Precompute the CUT3R token cache for every video of a build (resumable: cached videos are skipped)."""
+    _check_device(device)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -481,11 +586,11 @@ def _weights(values: Optional[list[str]]) -> dict[str, float]:
                 raise ValueError
             out[name] = float(w)
         except ValueError:
-            raise typer.BadParameter(f"expected SOURCE=WEIGHT, got {v!r}", param_hint="--weight") from None
+            fail("--weight: " + f"expected SOURCE=WEIGHT, got {v!r}")
     return out
 
 
-@train_app.command()
+@train_app.command(cls=Command)
 def train(
     data: Annotated[list[Path], typer.Option(help="build output folder (repeatable: several builds mix)")],
     preset: Annotated[str, typer.Option(help="tiny (CPU, seconds) or paper (the paper's recipe)")] = "tiny",
@@ -538,6 +643,7 @@ def train(
     ] = None,
     workers: Annotated[int, typer.Option(min=0, help="data loader worker processes")] = 0,
     progress: Annotated[bool, typer.Option(help="progress bar (else one log line per logging step)")] = True,
+    version: Annotated[bool, VERSION_OPTION] = False,
 ) -> None:
     """Train on the training shards of one or more builds; saves LoRA + fusion + projector weights."""
     from vlm3r.model.train import TrainConfig
@@ -594,7 +700,7 @@ def _check_merge(merge: str) -> None:
     from vlm3r.pipelines.eval.scoring import MERGE_MODES
 
     if merge not in MERGE_MODES:
-        raise typer.BadParameter(f"choose one of {', '.join(MERGE_MODES)}", param_hint="--merge")
+        fail("--merge: " + f"choose one of {', '.join(MERGE_MODES)}")
 
 
 def results_table(reports: Mapping[str, object], title: str) -> Table:
@@ -642,7 +748,7 @@ def score(
     from vlm3r.pipelines.eval.scoring import PARSERS, evaluate, load_benchmark, load_predictions, write_results
 
     if parser not in PARSERS:
-        raise typer.BadParameter(f"choose one of {', '.join(PARSERS)}", param_hint="--protocol")
+        fail("--protocol: " + f"choose one of {', '.join(PARSERS)}")
     _check_merge(merge)
     items = guard(lambda: load_benchmark(benchmark))
     preds = guard(lambda: load_predictions(predictions))
@@ -681,7 +787,7 @@ def baseline(
     kinds = kind or list(BASELINES)
     for k in kinds:
         if k not in BASELINES:
-            raise typer.BadParameter(f"{k!r}: choose from {', '.join(BASELINES)}", param_hint="--kind")
+            fail("--kind: " + f"{k!r}: choose from {', '.join(BASELINES)}")
     items = guard(lambda: load_benchmark(benchmark))
     if train is not None:
         train_items, test_items = guard(lambda: load_benchmark(train)), items
@@ -691,7 +797,7 @@ def baseline(
         where = f"records' split field: fit on {len(train_items)} train questions, scored on {len(test_items)} others"
     elif split:
         if split_by != "scenes":
-            raise typer.BadParameter("choose scenes or records", param_hint="--split-by")
+            fail("--split-by: " + "choose scenes or records")
         train_items, test_items = split_by_scene(items, test_fraction, seed)
         n_train = len({(i.dataset, i.scene_name) for i in train_items})
         n_test = len({(i.dataset, i.scene_name) for i in test_items})
@@ -746,6 +852,7 @@ def predict_command(
     limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N questions")] = None,
 ) -> None:
     """Answer a benchmark with a trained VLM-3R (greedy, 16 new tokens); output feeds `vlm3r-eval score`."""
+    _check_device(device)
     from vlm3r.model.predict import predict
 
     summary = guard(
@@ -766,6 +873,8 @@ def predict_command(
         )  # fmt: skip
     )
     typer.echo(summary.line())
+    if summary.questions == 0:
+        fail(f"no predictions written to {out}: every question's video was unreadable or missing", status=1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -796,7 +905,7 @@ def check_cut3r(
     try:
         net = load_cut3r(checkpoint, get_config(config).cut3r)
     except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e), param_hint="CHECKPOINT") from e
+        fail("CHECKPOINT: " + str(e))
     typer.echo(json.dumps({"checkpoint": str(checkpoint), "parameters": sum(p.numel() for p in net.parameters())}))
 
 

@@ -20,10 +20,9 @@ import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .train import TrainConfig
+TrainConfig = Any  # a model.train.TrainConfig (not imported: train imports this module)
 
 RUN_CONFIG_FILE = "run_config.json"
 RUN_MARKERS = (RUN_CONFIG_FILE, "train_summary.json", "vlm3r_config.json")

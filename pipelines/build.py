@@ -351,6 +351,40 @@ def output_lock(out: Path) -> Iterator[None]:
         lock.release()
 
 
+def check_output_folder(out: Path) -> None:
+    """Create ``out`` if needed and make sure a build can write into it (one line otherwise)."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"{out}: cannot write here ({exc.strerror or exc}); choose another --out") from None
+
+
+def check_config(config: BuildConfig) -> None:
+    """Every name and path of a build configuration, before any work: tasks and capped tasks
+    (with suggestions on a typo), benchmarks, training presets, split files, the output folder."""
+    if config.tasks is not None:
+        TASKS.select(config.tasks)
+    for task, n in config.caps.items():
+        TASKS.get(task)  # KeyError with suggestions
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"--cap {task}={n}: the cap must be a whole number >= 0")
+    for name in config.benchmarks:
+        if name not in BENCHMARKS:
+            raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    for name in config.training_mixes:
+        if name not in TRAINING_MIXES:
+            raise KeyError(f"unknown training preset {name!r}; known: {', '.join(TRAINING_MIXES)}")
+    for split, path in (config.split_lists or {}).items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such split file (--split-file {split}=...)")
+    check_output_folder(config.out)
+
+
 def build(
     adapter: SceneAdapter,
     config: BuildConfig,
@@ -360,7 +394,7 @@ def build(
 ) -> BuildSummary:
     """Adapt the scenes not yet done, then (re)generate QA over every scene built ok. Holds the
     output folder's lock throughout (see ``output_lock``)."""
-    config.out.mkdir(parents=True, exist_ok=True)
+    check_config(config)
     with output_lock(config.out):
         return _build_locked(adapter, config, scene_ids, on_result, on_start)
 
@@ -375,14 +409,6 @@ def _build_locked(
     t0 = time.perf_counter()
     out = config.out
     remove_stale_temporaries(out)
-    if config.tasks is not None:
-        TASKS.select(config.tasks)  # fail fast on a typo, before any work
-    for name in config.benchmarks:
-        if name not in BENCHMARKS:
-            raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
-    for name in config.training_mixes:
-        if name not in TRAINING_MIXES:
-            raise KeyError(f"unknown training preset {name!r}; known: {', '.join(TRAINING_MIXES)}")
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
     fp = config.fingerprint()
     summary = BuildSummary(dataset=adapter.dataset, out=str(out))

@@ -220,6 +220,8 @@ def load_predictions(path: Path) -> PredictionSet:
             continue
         p = row["prediction"]
         preds[rid] = "" if p is None else str(p)
+    if not preds:
+        raise ValueError(f"{path}: no predictions in the file (empty)")
     return PredictionSet(preds, dups)
 
 

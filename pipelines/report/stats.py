@@ -198,5 +198,8 @@ def build_stats(out: Path) -> BuildStats:
     if not out.is_dir():
         raise FileNotFoundError(f"{out}: no such build folder")
     has_qa = (out / "qa").is_dir() and any((out / "qa").rglob("*.jsonl"))
+    has_scenes = (out / "scenes").is_dir() and any((out / "scenes").iterdir())
+    if not has_qa and not has_scenes:
+        raise FileNotFoundError(f"{out}: not a build folder (no qa/ shards and no scenes/); build one with `vlm3r-data build`")
     records = read_qa_records(out) if has_qa else []
     return compute_stats(records, scene_inventory(out))
