@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional, TypeVar
 
@@ -101,6 +102,22 @@ def plain(value: object) -> Text:
     return Text(str(value))
 
 
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """Counted progress bars with elapsed time and ETA on stderr; yields ``bars(label)``, which adds a
+    bar and returns its ``update(done, total)`` callback (the callbacks library code takes)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console) as progress:
+
+        def bars(label: str) -> Callable[[int, int], None]:
+            task = progress.add_task(label, total=None)
+            return lambda done, total: progress.update(task, completed=done, total=total)
+
+        yield bars
+
+
 def guard(fn: Callable[[], T]) -> T:
     """Run ``fn``; bad input becomes a one-line red error and exit status 2."""
     try:
@@ -111,7 +128,7 @@ def guard(fn: Callable[[], T]) -> T:
 
 @data_app.command()
 def build(
-    dataset: Annotated[str, typer.Option(help="raw source to adapt: demo, or a name from `vlm3r-data datasets`")],
+    dataset: Annotated[str, typer.Option(help="raw source to adapt: demo, scannet, scannetpp, arkitscenes or vsibench-meta")],
     out: Annotated[Path, typer.Option(help="output folder")],
     root: Annotated[Optional[Path], typer.Option(help="dataset root (ScanNet: the folder holding scans/)")] = None,
     scenes: Annotated[Optional[list[str]], typer.Option(help="only these scene ids (repeatable)")] = None,
@@ -120,9 +137,9 @@ def build(
     ray_address: Annotated[Optional[str], typer.Option(help="--executor ray: address of a running cluster")] = None,
     seed: Annotated[int, typer.Option(help="global seed")] = 0,
     frames: Annotated[int, typer.Option(min=1, help="frames sampled per video")] = 32,
-    tasks: Annotated[Optional[list[str]], typer.Option(help="only these tasks (repeatable)")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option(help="only these tasks (repeatable; names: `vlm3r-data tasks`)")] = None,
     video: Annotated[bool, typer.Option(help="also write an mp4 of the sampled frames")] = True,
-    cap: Annotated[Optional[list[str]], typer.Option(help="TASK=N: at most N questions per scene (repeatable)")] = None,
+    cap: Annotated[Optional[list[str]], typer.Option(help="TASK=N: at most N questions per scene (repeatable; names: `vlm3r-data tasks`)")] = None,
     split_file: Annotated[Optional[list[str]], typer.Option(help="SPLIT=FILE of scene ids, e.g. val=scannetv2_val.txt")] = None,
     val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share for unlisted scenes")] = 0.1,
     exclude_eval_scenes: Annotated[bool, typer.Option(help="keep VSI-Bench evaluation scenes out of training")] = True,
@@ -137,13 +154,9 @@ def build(
     answerable_min_area: Annotated[float, typer.Option(min=0, max=1, help="share of the frame an object must cover to count as shown")] = 0.001,
 ) -> None:
     """Adapt every scene, then generate QA. Re-running skips finished scenes."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    import time
+
+    started = time.perf_counter()
     from vlm3r.pipelines.build import BuildConfig, check_config
     from vlm3r.pipelines.build import build as run_build
     from vlm3r.scenes.base import AdapterConfig
@@ -185,26 +198,32 @@ def build(
 
         if layout not in DEMO_LAYOUTS:
             fail(f"unknown layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}")
-        with console.status(f"synthesising demo scans in the {layout} layout (cached after the first run)..."):
-            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers, layout=layout)
+        with progress_bars() as bars:  # cached after the first run
+            synth = bars(f"synthesise demo scans ({layout} layout)")
+            root = ensure_demo_dataset(demo_scenes, seed=seed, cache_dir=demo_cache, workers=workers, layout=layout,
+                                       on_progress=synth)
         adapter = demo_adapter(root, layout)
     else:
         options = {"pose_source": pose_source} if pose_source is not None else {}
         adapter = guard(lambda: make_adapter(dataset, root, **options))
 
     def run():  # noqa: ANN202
-        with Progress(
-            TextColumn("[bold]adapt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
-            console=console,
-        ) as progress:
-            bar = progress.add_task("", total=None)
+        with progress_bars() as bars:
+            adapt = bars("adapt scenes")
+            done = [0, 0]
+
+            def on_start(n: int) -> None:
+                done[1] = n
+                adapt(0, n)
 
             def on_result(res) -> None:  # noqa: ANN001
-                progress.update(bar, advance=1, description=f"{res.scene_id} {res.status}")
+                done[0] += 1
+                adapt(done[0], done[1])
                 if res.status != "ok":
-                    progress.console.print(Text("skipped ", style="yellow") + plain(f"{res.scene_id}: {res.reason}"), soft_wrap=True)
+                    console.print(Text("skipped ", style="yellow") + plain(f"{res.scene_id}: {res.reason}"), soft_wrap=True)
 
-            return run_build(adapter, config, scenes, on_result=on_result, on_start=lambda n: progress.update(bar, total=n))
+            return run_build(adapter, config, scenes, on_result=on_result, on_start=on_start,
+                             on_qa=bars("questions (scenes, then task exports)"), started=started)
 
     summary = guard(run)
     for sid, reason in summary.skipped.items():
@@ -214,8 +233,9 @@ def build(
 
     qa = json.loads((out / "qa" / f"summary.{adapter.dataset}.json").read_text(encoding="utf-8"))
     table = Table(title="QA per task")
-    for col in ("task", "records", "train", "unanswerable", "letters A/B/C/D", "answers"):
-        table.add_column(col, justify="right" if col in ("records", "train", "unanswerable") else "left")
+    table.add_column("task", no_wrap=True, min_width=max([4, *(len(t) for t in summary.qa_per_task)]))
+    for col in ("records", "train", "dropped", "letters A/B/C/D", "answers"):
+        table.add_column(col, justify="left" if col == "answers" else "right")
     for task_name, n in summary.qa_per_task.items():
         t = qa[task_name]
         letters = "/".join(str(t["letters"].get(k, 0)) for k in "ABCD")
@@ -380,9 +400,26 @@ def bench(
     table = Table(title="adapters, one process (video encoding excluded)")
     for col in ("scan set", "scenes", "vertices (max)", "stream frames (max)", "s/scene (mean)", "s/scene (max)"):
         table.add_column(col, justify="right")
-    for label, row in bench_adapter(scenes, real_size, cache, tuple(layout or ("scannet",))).items():
+    with progress_bars() as bars:
+        timed = bench_adapter(scenes, real_size, cache, tuple(layout or ("scannet",)), bars)
+    for label, row in timed.items():
         table.add_row(label, *(str(v) for v in row))
     Console().print(table)
+
+
+@data_app.command("tasks")
+def tasks_command() -> None:
+    """Every task a build can generate: its name (for --tasks and --cap), paper task, kind and version."""
+    from vlm3r.datagen import TASKS
+    from vlm3r.schemas.qa import task_family
+
+    rows = [("task", "paper task", "answer", "frames", "version")]
+    for name in TASKS.names():
+        t = TASKS.get(name)
+        rows.append((name, task_family(name), "number" if t.numeric else "letter", "needed" if t.needs_frames else "-", str(t.version)))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
 @data_app.command("stats")
@@ -470,7 +507,8 @@ def visualize_command(
     question: Annotated[Optional[list[str]], typer.Option(help="a picture of this question id (repeatable)")] = None,
     variants: Annotated[bool, typer.Option(help="distribution figure: one wedge per question type, not per paper task")] = False,
     report: Annotated[bool, typer.Option(help="also write the self-contained report.html")] = True,
-    results: Annotated[Optional[list[Path]], typer.Option(help="results.json files to include in the report (repeatable)")] = None,
+    results: Annotated[Optional[list[Path]], typer.Option(help="results.json files to include in the report (repeatable): a model's and the baselines'")] = None,
+    run: Annotated[Optional[list[Path]], typer.Option(help="vlm3r-train run folders whose training loss to plot (repeatable)")] = None,
 ) -> None:
     """PNG pictures of scenes (top-down), of the task distribution and of questions; HTML report."""
     from vlm3r.pipelines.report.stats import build_stats
@@ -487,10 +525,15 @@ def visualize_command(
         else:
             scenes = viz.list_scenes(out)[:1]
         records = viz.find_questions(out, question or [])
-        figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants)
+        with progress_bars() as bars:
+            figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants,
+                                               on_progress=bars("figures"))
+        res = {name: _read_json(p) for name, p in run_names(results or []).items()}
+        losses = {name: viz.read_run_losses(p.parent) for name, p in run_names([d / "train_summary.json" for d in run or []]).items()}
+        if report or res or losses:
+            figures = viz.report_figures(out, res, losses) + figures
         written = viz.write_figures(figures, dest)
         if report:
-            res = {name: _read_json(p) for name, p in run_names(results or []).items()}
             written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))
         return written
 
@@ -509,7 +552,7 @@ def routeplan_command(
     val_fraction: Annotated[float, typer.Option(min=0, max=1, help="seeded val share, as in the build")] = 0.1,
     agent_radius: Annotated[float, typer.Option(min=0.1, max=0.2, help="agent radius in metres")] = 0.15,
 ) -> None:
-    """Route-planning questions from the scene meshes of a build (DESIGN.md section 6)."""
+    """Route-planning questions from the scene meshes of a build (the paper's navigation-mesh method)."""
     from vlm3r.datagen.navigation import BACKENDS, NavConfig, backend_class
     from vlm3r.pipelines.routeplan import run_routeplan
 
@@ -544,20 +587,10 @@ def features_command(
 ) -> None:
     """Precompute the CUT3R token cache for every video of a build (resumable: cached videos are skipped)."""
     _check_device(device)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from vlm3r.model.features import precompute_features
 
-    with Progress(
-        TextColumn("[bold]CUT3R"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("", total=None)
+    with progress_bars() as bars:
+        on_video = bars("CUT3R videos")
         summary = guard(
             lambda: precompute_features(
                 data,
@@ -567,7 +600,7 @@ def features_command(
                 num_frames=frames,
                 device=device,
                 dtype=dtype,
-                on_video=lambda done, total: bar.update(task, completed=done, total=total),
+                on_video=on_video,
             )  # fmt: skip
         )
     typer.echo(summary.line())
@@ -855,8 +888,9 @@ def predict_command(
     _check_device(device)
     from vlm3r.model.predict import predict
 
-    summary = guard(
-        lambda: predict(
+    with progress_bars() as bars:
+        on_progress = bars("answer questions")
+        summary = guard(lambda: predict(
             model,
             benchmark,
             out,
@@ -870,11 +904,11 @@ def predict_command(
             device=device,
             dtype=dtype,
             limit=limit,
-        )  # fmt: skip
-    )
+            on_progress=on_progress,
+        ))  # fmt: skip
     typer.echo(summary.line())
-    if summary.questions == 0:
-        fail(f"no predictions written to {out}: every question's video was unreadable or missing", status=1)
+    if summary.questions == 0 or summary.empty == summary.questions:
+        fail(f"{out}: every prediction is empty (no readable videos, or a model that answers nothing); see above", status=1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class PredictSummary:
     failed: dict[str, int] = field(default_factory=dict)
     videos: int = 0
     seconds: float = 0.0
+    empty: int = 0  # predictions that are empty text (failed videos included)
 
     @property
     def questions_per_second(self) -> float:
@@ -50,7 +51,8 @@ class PredictSummary:
         failed = sum(self.failed.values())
         why = f" ({', '.join(f'{k} {v}' for k, v in sorted(self.failed.items()))})" if failed else ""
         return (
-            f"{self.questions} predictions over {self.videos} videos, {failed} without a readable video{why}; "
+            f"{self.questions} predictions over {self.videos} videos, {failed} without a readable video{why}, "
+            f"{self.empty} empty; "
             f"{self.seconds:.1f} s ({self.questions_per_second:.2f} questions/s) -> {self.out}"
         )
 
@@ -223,6 +225,7 @@ def predict(
     device: str | None = None,
     dtype: str | None = None,
     limit: int | None = None,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> PredictSummary:
     """Answer every question of ``benchmark`` with the model saved in ``model_dir``; write ``out``.
 
@@ -262,6 +265,7 @@ def predict(
     predictions = [""] * len(records)
     failed: Counter = Counter()
     groups = group_by_video(records, root)
+    answered = 0
     for key, (src, idx) in groups.items():
         try:
             if src is None:
@@ -276,9 +280,12 @@ def predict(
             answers = answerer.answer([question_text(records[k]) for k in chunk], pixels, spatial)
             for k, a in zip(chunk, answers):
                 predictions[k] = a
+            answered += len(chunk)
+            on_progress(answered + sum(failed.values()), len(records))
     write_predictions(out, [(r.id, p) for r, p in zip(records, predictions)])
     videos = sum(1 for src, _ in groups.values() if src is not None)
-    return PredictSummary(str(out), len(records), dict(failed), videos, time.perf_counter() - t0)
+    empty = sum(1 for r, p in zip(records, predictions) if not p.strip())
+    return PredictSummary(str(out), len(records), dict(failed), videos, time.perf_counter() - t0, empty)
 
 
 def write_predictions(path: Path, rows: Sequence[tuple[str, str]]) -> None:

@@ -4,6 +4,7 @@ build, the adapter alone on a scan of real ScanNet size, and the metadata tasks 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vlm3r.scenes.demo.dataset import default_cache, ensure_demo_dataset
@@ -12,40 +13,52 @@ from vlm3r.scenes.mesh_io import read_mesh
 from vlm3r.scenes.scannet import ScanNetAdapter
 
 
-def time_adapter(adapter: SceneAdapter) -> list[tuple[str, int, int, float]]:
+def _no_bar(label: str) -> Callable[[int, int], None]:
+    return lambda done, total: None
+
+
+def time_adapter(adapter: SceneAdapter, on_progress: Callable[[int, int], None] = lambda d, t: None) -> list[tuple[str, int, int, float]]:
     """(scene, mesh vertices, stream frames, seconds of ``load``) per scene, one process.
 
     ``load`` is the whole adapter (mesh, boxes, room, stream, 32 frames decoded, visibility); writing
     the outputs and video encoding are not timed.
     """
     rows = []
-    for sid in adapter.list_scenes():
+    ids = adapter.list_scenes()
+    for sid in ids:
         t0 = time.perf_counter()
         adapted = adapter.load(sid, AdapterConfig())
         dt = time.perf_counter() - t0
         scene = adapted.scene
         n_vertices = len(read_mesh(Path(scene.source_root) / scene.mesh_file)[0])
         rows.append((sid, n_vertices, adapted.frames.num_stream_frames, dt))
+        on_progress(len(rows), len(ids))
     return rows
 
 
-def bench_adapter(n_scenes: int, real_size: bool, cache: Path | None, layouts: tuple[str, ...] = ("scannet",)) -> dict[str, tuple]:
-    """Adapter seconds per scene on the demo scenes (and one real-size scan) of each raw layout."""
+def bench_adapter(
+    n_scenes: int, real_size: bool, cache: Path | None, layouts: tuple[str, ...] = ("scannet",),
+    bars: Callable[[str], Callable[[int, int], None]] = _no_bar,
+) -> dict[str, tuple]:
+    """Adapter seconds per scene on the demo scenes (and one real-size scan) of each raw layout.
+    ``bars(label)`` gives a ``(done, total)`` progress callback per stage (synthesis, timing)."""
     from vlm3r.scenes.demo.dataset import demo_adapter
 
     cache = cache or default_cache()
     out: dict[str, tuple] = {}
     for layout in layouts:
-        sets = [(f"{layout} demo", ensure_demo_dataset(n_scenes, cache_dir=cache, layout=layout, workers=2))]
+        sets = [(f"{layout} demo", ensure_demo_dataset(n_scenes, cache_dir=cache, layout=layout, workers=2,
+                                                       on_progress=bars(f"synthesise {layout} demo scans")))]
         if real_size:
             from vlm3r.scenes.demo.synthetic import SyntheticConfig
 
             root = ensure_demo_dataset(
-                1, seed=1, cache_dir=cache / "real-size", config=SyntheticConfig.real_scan_size(), layout=layout
+                1, seed=1, cache_dir=cache / "real-size", config=SyntheticConfig.real_scan_size(), layout=layout,
+                on_progress=bars(f"synthesise a real-size {layout} scan"),
             )
             sets.append((f"{layout} real-size", root))
         for label, root in sets:
-            rows = time_adapter(demo_adapter(root, layout))
+            rows = time_adapter(demo_adapter(root, layout), bars(f"time the adapter: {label}"))
             secs = [r[3] for r in rows]
             out[label] = (
                 len(rows),

@@ -258,10 +258,15 @@ def scene_drafts(scene_id: str, *, out: Path, dataset: str, config: BuildConfig)
     return ref, result, failures, dropped
 
 
-def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig) -> dict[str, dict]:
+def generate_qa(
+    out: Path, dataset: str, scene_ids: Sequence[str], config: BuildConfig,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> dict[str, dict]:
     """Run the task generators over the built scenes (per scene, on the build's executor) and write
     every export (see pipelines.exports). Memory holds drafts, not scene graphs. Returns a summary
     per task; ``summary["_excluded_eval_scenes"]`` lists training-excluded scenes.
+    ``on_progress(done, total)`` after each scene's questions and each task's export (total =
+    scenes + tasks).
     """
     tasks = selected_tasks(config)
     drafts: dict[str, list] = {t.name: [] for t in tasks}
@@ -272,8 +277,10 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
     executor = make_executor(config.executor, config.workers, config.ray_address)
     failures: dict[str, dict[str, str]] = {}
     unanswerable: dict[str, dict[str, int]] = {}
+    total = len(scene_ids) + len(tasks)
     for ref, per_task, failed, dropped in executor.map_unordered(work, sorted(scene_ids)):
         refs.append(ref)
+        on_progress(len(refs), total)
         for name, reason in failed.items():
             failures.setdefault(name, {})[ref.scene_id] = reason
         for name, reasons in dropped.items():
@@ -296,6 +303,7 @@ def generate_qa(out: Path, dataset: str, scene_ids: Sequence[str], config: Build
         records = finalize_records(task, drafts.pop(task.name), config.adapter.seed, splits)
         summaries[task.name] = export_task(out, dataset, task.name, task.version, records, task.numeric, train_scenes)
         seconds[task.name] += time.perf_counter() - t0
+        on_progress(len(refs) + len(summaries), total)
         if config.benchmarks:
             test_records += [r for r in records if r.scene_name not in train_scenes]
     summaries["_excluded_eval_scenes"] = {"scenes": sorted(eval_scenes)}
@@ -391,12 +399,17 @@ def build(
     scene_ids: Sequence[str] | None = None,
     on_result: Callable[[SceneResult], None] = lambda r: None,
     on_start: Callable[[int], None] = lambda n: None,
+    on_qa: Callable[[int, int], None] = lambda done, total: None,
+    started: float | None = None,
 ) -> BuildSummary:
     """Adapt the scenes not yet done, then (re)generate QA over every scene built ok. Holds the
-    output folder's lock throughout (see ``output_lock``)."""
+    output folder's lock throughout (see ``output_lock``). ``on_start(n)`` / ``on_result`` follow
+    adaptation, ``on_qa(done, total)`` QA generation; ``started`` (a ``time.perf_counter()`` value,
+    default now) is when the command began, so the summary's time is the whole command's wall time."""
+    started = time.perf_counter() if started is None else started
     check_config(config)
     with output_lock(config.out):
-        return _build_locked(adapter, config, scene_ids, on_result, on_start)
+        return _build_locked(adapter, config, scene_ids, on_result, on_start, on_qa, started)
 
 
 def _build_locked(
@@ -405,8 +418,9 @@ def _build_locked(
     scene_ids: Sequence[str] | None,
     on_result: Callable[[SceneResult], None],
     on_start: Callable[[int], None],
+    on_qa: Callable[[int, int], None],
+    t0: float,
 ) -> BuildSummary:
-    t0 = time.perf_counter()
     out = config.out
     remove_stale_temporaries(out)
     ids = list(scene_ids) if scene_ids is not None else adapter.list_scenes()
@@ -430,7 +444,7 @@ def _build_locked(
     ok = sorted(done + [r.scene_id for r in results if r.status == "ok"])
     summary.skipped.update({r.scene_id: r.reason or "" for r in results if r.status != "ok"})
     summary.scenes_ok, summary.scenes_resumed = len(ok), len(done)
-    qa = generate_qa(out, adapter.dataset, ok, config)
+    qa = generate_qa(out, adapter.dataset, ok, config, on_qa)
     summary.excluded_eval_scenes = len(qa.pop("_excluded_eval_scenes")["scenes"])
     summary.benchmark_records = qa.pop("_benchmark")
     summary.generation_failures = qa.pop("_generation_failures")

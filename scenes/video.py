@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FF_QP2LAMBDA = 118  # FFmpeg's scale between quantiser and lambda
-
-
 def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> planar limited-range BT.601 YUV 4:2:0, shape (H * 3 / 2, W), H, W even.
 
@@ -27,12 +24,18 @@ def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.concatenate(planes)), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
-def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, quantiser: int = 3) -> None:
-    """Encode (H, W, 3) uint8 RGB frames as MPEG-4 Part 2 in an mp4 (odd sizes cropped to even).
+X264_PARAMS = "threads=1:lookahead-threads=1:sliced-threads=0:sync-lookahead=0:no-mbtree=1"
+"""One thread in every x264 stage, and no macroblock-tree rate control: its floating-point
+propagation gave different bytes (even from run to run) in processes that had loaded torch."""
 
-    FFmpeg's native MPEG-4 encoder at a fixed quantiser, one thread, explicit timestamps: the same
-    frames give the same bytes. (libx264 was tried first: it gave two different outputs for the
-    same input within one process, which breaks byte-identical builds.)
+
+def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, crf: int = 18) -> None:
+    """Encode (H, W, 3) uint8 RGB frames as H.264 (High profile, yuv420p) in an mp4 with the index
+    first (``movflags=+faststart``), so that browsers play it and stream it at once; odd sizes are
+    cropped to even.
+
+    libx264 at a constant quality (``crf``) with ``X264_PARAMS`` and explicit timestamps: the same
+    frames give the same bytes, in any process and with any number of build workers.
     """
     try:
         import av
@@ -42,14 +45,15 @@ def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, quanti
         raise ValueError("no frames to encode")
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
+    with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=rate, options={
+            "preset": "medium", "crf": str(crf), "threads": "1",
+            "x264-params": X264_PARAMS,
+        })  # fmt: skip
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = 1 / rate
-        cc = stream.codec_context
-        cc.thread_count = 1
-        cc.qscale = True
-        cc.global_quality = quantiser * FF_QP2LAMBDA
+        stream.codec_context.thread_count = 1
+        stream.codec_context.thread_type = "NONE"
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(np.ascontiguousarray(rgb[:h, :w])), format="yuv420p")
             frame.pts, frame.time_base = i, 1 / rate

@@ -20,8 +20,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,22 @@ def find_scene(out: Path, scene: str) -> tuple[str, str]:
     if len(hits) > 1:
         raise ValueError(f"scene {scene!r} is in several datasets ({', '.join(hits)}): write dataset/{scene}")
     return hits[0], scene
+
+
+def record_scene(out: Path, record: QARecord) -> tuple[str, str]:
+    """(build source, scene id) holding a question's scene: ``scenes/<dataset>/<scene>`` or, when
+    the build keyed it by another name (``vsibench-meta-scannet`` for a ScanNet scene of a
+    meta-info file), the one source folder that has the scene."""
+    from vlm3r.scenes.base import check_scene_id
+
+    check_scene_id(record.scene_name)
+    root = Path(out) / "scenes"
+    if (root / record.dataset / record.scene_name / "scene_metadata.json").is_file():
+        return record.dataset, record.scene_name
+    hits = sorted(p.parent.parent.name for p in root.glob(f"*/{record.scene_name}/scene_metadata.json"))
+    if not hits:
+        raise FileNotFoundError(f"{root}: no scene {record.scene_name!r} for question {record.id}")
+    return hits[0], record.scene_name
 
 
 def list_scenes(out: Path) -> list[tuple[str, str]]:
@@ -412,7 +429,15 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
     from matplotlib.patches import Rectangle
     from PIL import Image
 
-    scene, frames = load_scene(out, record.dataset, record.scene_name)
+    scene, frames = load_scene(out, *record_scene(out, record))
+    if frames is None:  # a scene graph without frames (vsibench-meta): the question over the top-down view
+        fig = scene_figure(scene, None, mesh_points_xy(scene))
+        answer = f"{record.mc_answer} = {record.ground_truth}" if record.mc_answer else str(record.ground_truth)
+        header = textwrap.fill(record.question, 110)
+        if record.options:
+            header += "\n" + textwrap.fill("   ".join(record.options), 110)
+        fig.suptitle(f"{header}\nanswer: {answer}   [{record.question_type}, {record.id}]", fontsize=8, ha="left", x=0.01)
+        return fig
     colors = category_colors(record.categories or [o.category for o in scene.objects])
     inst = {o.instance_id: o for o in scene.objects}
     picks = question_frames(record, frames, scene, max_frames) if frames is not None else []
@@ -503,23 +528,28 @@ def render_build_figures(
     questions: Sequence[QARecord] = (),
     dpi: int = 120,
     merge_variants: bool = True,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> list[RenderedFigure]:
     """The distribution figure (``merge_variants``: see ``distribution_figure``), top-down pictures
     of ``scenes`` (default: the first scene) and pictures of ``questions``, each rendered once to
-    PNG bytes."""
+    PNG bytes. ``on_progress(done, total)`` after each figure."""
     out = Path(out)
     stats = stats or build_stats(out)
     scenes = list(scenes) if scenes is not None else list_scenes(out)[:1]
+    total = 1 + len(scenes) + len(questions)
     figs = [
         RenderedFigure("Questions per task", "distribution.png",
                        png_bytes(distribution_figure({t: s.n for t, s in stats.tasks.items()}, merge_variants=merge_variants), dpi)),
     ]
+    on_progress(1, total)
     for ds, sid in scenes:
         scene, frames = load_scene(out, ds, sid)
         png = png_bytes(scene_figure(scene, frames, mesh_points_xy(scene)), dpi)
         figs.append(RenderedFigure(f"Scene {ds}/{sid}", f"scenes/{ds}__{sid}.png", png))
+        on_progress(len(figs), total)
     for rec in questions:
         figs.append(RenderedFigure(f"Question {rec.id}", f"questions/{rec.id}.png", png_bytes(question_figure(rec, out), dpi)))
+        on_progress(len(figs), total)
     return figs
 
 
@@ -542,6 +572,115 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _score_cell(task: Mapping | None) -> str:
     return "-" if task is None else f"{task['score']:.1f}"
+
+
+def answer_distribution_figure(records: Sequence[QARecord], max_answers: int = 8) -> Figure:
+    """One small panel per question type: a histogram of the answers of numeric tasks (gid
+    ``answers-<type>``, one bar per bin), else bars of the ``max_answers`` most frequent answers."""
+    Figure = _mpl()
+    from collections import Counter
+
+    by_type: dict[str, list[QARecord]] = {}
+    for r in records:
+        by_type.setdefault(r.question_type, []).append(r)
+    types = sorted(by_type, key=task_order)
+    ncol = 3
+    nrow = max(1, -(-len(types) // ncol))
+    fig = Figure(figsize=(4.2 * ncol, 2.6 * nrow), layout="constrained")
+    if not types:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no questions", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    for k, t in enumerate(types):
+        ax = fig.add_subplot(nrow, ncol, k + 1)
+        recs = by_type[t]
+        if recs[0].is_numeric:
+            values = np.array([float(r.ground_truth) for r in recs])
+            _, _, bars = ax.hist(values, bins=min(20, max(1, len(set(values.tolist())))), color="#4c72b0")
+            bars.set_gid(f"answers-{t}")
+            ax.set_xlabel("answer")
+        else:
+            common = Counter(str(r.ground_truth) for r in recs).most_common(max_answers)
+            labels = [textwrap.shorten(a, 22) for a, _ in common]
+            bars = ax.barh(range(len(common)), [n for _, n in common], color="#dd8452")
+            bars.set_gid(f"answers-{t}")
+            ax.set_yticks(range(len(common)), labels, fontsize=7)
+            ax.invert_yaxis()
+        ax.set_title(f"{t} ({len(recs)})", fontsize=9)
+        ax.tick_params(labelsize=7)
+    return fig
+
+
+def loss_figure(runs: Mapping[str, Sequence[tuple[int, float]]]) -> Figure:
+    """Training loss (token-mean cross-entropy) against optimizer step, one line per run (gid
+    ``loss-<run>``), from the runs' ``train_summary.json``."""
+    Figure = _mpl()
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    for name, losses in runs.items():
+        steps = [s for s, _ in losses]
+        ax.plot(steps, [v for _, v in losses], marker="." if len(losses) < 60 else None, label=name, gid=f"loss-{name}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    if runs:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def scores_figure(results: Mapping[str, Mapping]) -> Figure:
+    """Per-task scores (x 100) of each results file side by side (a model next to the random,
+    frequency and blind baselines of ``vlm3r-eval baseline``); bars have gid ``score-<run>-<task>``."""
+    Figure = _mpl()
+    tasks: list[str] = []
+    for res in results.values():
+        for t in res.get("tasks", {}).values():
+            if t["task"] not in tasks:
+                tasks.append(t["task"])
+    tasks.append("overall")
+    fig = Figure(figsize=(max(8.0, 0.7 * len(tasks) * max(1, len(results)) / 2 + 3), 5), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(results))
+    for j, (name, res) in enumerate(results.items()):
+        per = {t["task"]: t["score"] for t in res.get("tasks", {}).values()} | {"overall": res.get("overall", 0.0)}
+        drawn = [i for i, task in enumerate(tasks) if task in per]
+        for i in drawn:
+            ax.bar(i + (j - (len(results) - 1) / 2) * width, per[tasks[i]], width, color=f"C{j}",
+                   gid=f"score-{name}-{tasks[i]}", label=name if i == drawn[0] else None)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("score (MRA or accuracy, x 100)")
+    if results:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def report_figures(
+    out: Path, results: Mapping[str, Mapping] | None = None, runs: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+    dpi: int = 120,
+) -> list[RenderedFigure]:
+    """The report's own figures: answer distributions per task, then (when given) scores of the
+    results files against each other and the runs' training-loss curves."""
+    from vlm3r.schemas.io import read_qa_records
+
+    has_qa = (Path(out) / "qa").is_dir() and any((Path(out) / "qa").rglob("*.jsonl"))
+    figs = [RenderedFigure("Answers per task", "answers.png", png_bytes(answer_distribution_figure(read_qa_records(out) if has_qa else []), dpi))]
+    if results:
+        figs.append(RenderedFigure("Scores per task", "scores.png", png_bytes(scores_figure(results), dpi)))
+    if runs:
+        figs.append(RenderedFigure("Training loss", "loss.png", png_bytes(loss_figure(runs), dpi)))
+    return figs
+
+
+def read_run_losses(run_dir: Path) -> list[tuple[int, float]]:
+    """The logged (step, loss) pairs of a ``vlm3r-train`` run folder (its ``train_summary.json``)."""
+    path = Path(run_dir) / "train_summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [(int(s), float(v)) for s, v in data["losses"]]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no training summary (is {run_dir} a finished vlm3r-train run?)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a training summary ({type(exc).__name__}: {exc})") from None
 
 
 def report_html(

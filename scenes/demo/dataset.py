@@ -7,6 +7,8 @@ every file into place only when complete, so an interrupted synthesis resumes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -89,20 +91,23 @@ def demo_adapter(root: Path, layout: str = "scannet"):  # noqa: ANN201 - SceneAd
 
 def ensure_demo_dataset(
     n_scenes: int = 6, seed: int = 0, cache_dir: Path | None = None, workers: int = 1, config=None,  # noqa: ANN001
-    layout: str = "scannet",
+    layout: str = "scannet", on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Path:
     """Synthesise the missing demo scenes in ``layout`` (scannet, scannetpp, arkitscenes); return the
-    dataset root (ScanNet: the folder holding ``scans/``; ScanNet++: ``data/``; ARKitScenes: ``Training/``)."""
+    dataset root (ScanNet: the folder holding ``scans/``; ScanNet++: ``data/``; ARKitScenes: ``Training/``).
+    ``on_progress(done, total)`` after each synthesised scene (total = the missing ones)."""
     if layout not in DEMO_LAYOUTS:
         raise ValueError(f"unknown demo layout {layout!r}; known: {', '.join(DEMO_LAYOUTS)}")
     suffix = "" if layout == "scannet" else f"-{layout}"
     root = (cache_dir or default_cache()) / f"demo-v{DEMO_VERSION}-seed{seed}-n{n_scenes}{suffix}"
     todo = [s for s in demo_scene_ids(n_scenes) if not _present(root, layout, s)]
     if workers <= 1 or len(todo) <= 1:
-        for sid in todo:
+        for k, sid in enumerate(todo):
             _synthesise(sid, seed, root, config, layout)
+            on_progress(k + 1, len(todo))
     else:
         n = len(todo)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(_synthesise, todo, [seed] * n, [root] * n, [config] * n, [layout] * n))
+            for k, _ in enumerate(pool.map(_synthesise, todo, [seed] * n, [root] * n, [config] * n, [layout] * n)):
+                on_progress(k + 1, n)
     return root

@@ -22,3 +22,32 @@ def test_mp4_is_byte_identical_and_decodes_close_to_input(tmp_path):
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(decoded) == 5
     assert np.abs(decoded[0][:, 4:28].astype(int) - [200, 40, 40]).mean() < 12
+
+
+def test_mp4_is_h264_yuv420p_with_the_index_first(tmp_path):
+    """What browsers play: H.264 in yuv420p, the moov atom before the media data (faststart)."""
+    import av
+
+    frames = [np.full((30, 41, 3), 20 * k, np.uint8) for k in range(4)]  # odd width: cropped to 40
+    path = tmp_path / "v.mp4"
+    write_mp4(frames, path)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.format.name) == ("h264", "yuv420p")
+        assert (stream.codec_context.width, stream.codec_context.height) == (40, 30)
+        assert len([f for f in c.decode(video=0)]) == 4
+    data = path.read_bytes()
+    assert 0 < data.index(b"moov") < data.index(b"mdat")
+
+
+def test_mp4_bytes_are_the_same_in_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, sys\nfrom vlm3r.scenes.video import write_mp4\n"
+            "write_mp4([np.full((32, 48, 3), 30 * k, np.uint8) for k in range(6)], sys.argv[1])\n")
+    for name in ("a.mp4", "b.mp4"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, timeout=60)
+    write_mp4([np.full((32, 48, 3), 30 * k, np.uint8) for k in range(6)], tmp_path / "c.mp4")
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes() == (tmp_path / "c.mp4").read_bytes()
+

@@ -172,3 +172,70 @@ def test_html_report_and_cli(built, tmp_path):
     assert "object_counting" in page
     res = CliRunner().invoke(app, ["visualize-command", str(out), "--dest", str(tmp_path), "--scene", "nope"])
     assert res.exit_code == 2 and "no scene 'nope'" in res.output
+
+
+def test_question_picture_of_a_meta_build_is_the_top_down_view(shared_file, tmp_path):
+    """vsibench-meta builds have scene graphs without frames (and keyed vsibench-meta-scannet while
+    their records say scannet): the question is drawn over the scene's top-down boxes."""
+    from vlm3r.pipelines.build import BuildConfig, build
+    from vlm3r.scenes.registry import make_adapter
+
+    adapter = make_adapter("vsibench-meta", shared_file("vsibench_meta_scannet_val.json"))
+    out = tmp_path / "meta"
+    build(adapter, BuildConfig(out=out, tasks=("room_size_estimation",)), adapter.list_scenes()[:1])
+    rec = read_qa_records(out)[0]
+    assert rec.dataset == "scannet" and viz.record_scene(out, rec) == ("vsibench-meta-scannet", rec.scene_name)
+    fig = viz.question_figure(rec, out)
+    scene, _ = viz.load_scene(out, "vsibench-meta-scannet", rec.scene_name)
+    assert len(by_gid(fig.axes[0], "box-")) == len(scene.objects)
+    assert rec.question in fig._suptitle.get_text().replace("\n", " ")
+    app = Typer()
+    app.command()(visualize_command)
+    res = CliRunner().invoke(app, [str(out), "--question", rec.id, "--no-report", "--dest", str(tmp_path / "fig")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "fig" / "questions" / f"{rec.id}.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_report_plots_answers_scores_and_loss(built, tmp_path):
+    """The report's plots hold the data they draw: every answer, every score, every logged loss."""
+    import json
+
+    out, _ = built
+    records = read_qa_records(out)
+    fig = viz.answer_distribution_figure(records)
+    for qtype in {r.question_type for r in records}:
+        bars = [p for ax in fig.axes for p in ax.patches if p.get_gid() == f"answers-{qtype}"]
+        n = sum(1 for r in records if r.question_type == qtype)
+        if next(r for r in records if r.question_type == qtype).is_numeric:
+            assert sum(b.get_height() for b in bars) == n  # the histogram counts every answer
+        else:
+            assert sum(b.get_width() for b in bars) <= n and bars
+    results = {
+        "model": {"overall": 40.0, "tasks": {"a": {"task": "object_counting", "score": 55.0}}},
+        "frequency": {"overall": 20.0, "tasks": {"a": {"task": "object_counting", "score": 30.0},
+                                                  "b": {"task": "room_size_estimation", "score": 10.0}}},
+    }
+    ax = viz.scores_figure(results).axes[0]
+    heights = {p.get_gid(): p.get_height() for p in ax.patches}
+    assert heights == {"score-model-object_counting": 55.0, "score-model-overall": 40.0,
+                       "score-frequency-object_counting": 30.0, "score-frequency-room_size_estimation": 10.0,
+                       "score-frequency-overall": 20.0}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_summary.json").write_text(json.dumps({"losses": [[1, 3.5], [2, 2.25], [3, 1.0]]}))
+    losses = viz.read_run_losses(run)
+    assert losses == [(1, 3.5), (2, 2.25), (3, 1.0)]
+    (line,) = [ln for ln in viz.loss_figure({"run": losses}).axes[0].lines if ln.get_gid() == "loss-run"]
+    assert list(line.get_xdata()) == [1, 2, 3] and list(line.get_ydata()) == [3.5, 2.25, 1.0]
+    with pytest.raises(FileNotFoundError, match="no training summary"):
+        viz.read_run_losses(tmp_path)
+    # the command puts them in the report
+    res_file = tmp_path / "m" / "results.json"
+    res_file.parent.mkdir()
+    res_file.write_text(json.dumps(results["model"]))
+    app = Typer()
+    app.command()(visualize_command)
+    r = CliRunner().invoke(app, [str(out), "--dest", str(tmp_path / "fig"), "--results", str(res_file), "--run", str(run)])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "fig" / "report.html").read_text()
+    assert "Answers per task" in page and "Scores per task" in page and "Training loss" in page
