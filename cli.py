@@ -508,7 +508,7 @@ def visualize_command(
     variants: Annotated[bool, typer.Option(help="distribution figure: one wedge per question type, not per paper task")] = False,
     report: Annotated[bool, typer.Option(help="also write the self-contained report.html")] = True,
     results: Annotated[Optional[list[Path]], typer.Option(help="results.json files to include in the report (repeatable): a model's and the baselines'")] = None,
-    run: Annotated[Optional[list[Path]], typer.Option(help="vlm3r-train run folders whose training loss to plot (repeatable)")] = None,
+    runs: Annotated[Optional[list[Path]], typer.Option("--run", help="vlm3r-train run folders whose training loss to plot (repeatable)")] = None,
 ) -> None:
     """PNG pictures of scenes (top-down), of the task distribution and of questions; HTML report."""
     from vlm3r.pipelines.report.stats import build_stats
@@ -529,7 +529,7 @@ def visualize_command(
             figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants,
                                                on_progress=bars("figures"))
         res = {name: _read_json(p) for name, p in run_names(results or []).items()}
-        losses = {name: viz.read_run_losses(p.parent) for name, p in run_names([d / "train_summary.json" for d in run or []]).items()}
+        losses = {name: viz.read_run_losses(p.parent) for name, p in run_names([d / "train_summary.json" for d in runs or []]).items()}
         if report or res or losses:
             figures = viz.report_figures(out, res, losses) + figures
         written = viz.write_figures(figures, dest)

@@ -31,8 +31,10 @@ def save_trained(
     base_model_dir: Path | None = None,
     cut3r_checkpoint: Path | None = None,
     seed: int = 0,
+    training: dict[str, Any] | None = None,
 ) -> Path:
-    """Save adapter + non-LoRA trainables (safetensors) + config into ``out_dir``."""
+    """Save adapter + non-LoRA trainables (safetensors) + config into ``out_dir``, and a model card
+    (``README.md``) written from that configuration and ``training`` (the run's data and recipe)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -52,7 +54,36 @@ def save_trained(
         "seed": seed,
     }
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (out / "README.md").write_text(model_card(model.cfg, meta, training or {}), encoding="utf-8")  # replaces peft's template
     return out
+
+
+def model_card(cfg: ModelConfig, meta: dict[str, Any], training: dict[str, Any]) -> str:
+    """A Hugging Face model card of a trained VLM-3R: what it is, what it was built from and how it
+    was trained, and how to use it."""
+    base = meta.get("base_model_dir") or f"random weights (seed {meta.get('seed', 0)})"
+    cut3r = meta.get("cut3r_checkpoint") or ("cached CUT3R tokens only" if not meta.get("with_cut3r") else "random weights")
+    lines = [
+        "---", "library_name: peft", "tags:", "- vlm3r", "- spatial-reasoning", "- video-question-answering", "- lora", "---", "",
+        f"# VLM-3R ({cfg.name} configuration), trained with vlm3r", "",
+        "LoRA adapter, fusion block and projector of VLM-3R: CUT3R reconstruction tokens fused into a "
+        "LLaVA-Video backbone. Only the trained weights are here; the frozen ones come from the paths below.", "",
+        "## Built from", "",
+        f"- base model: {base}", f"- CUT3R: {cut3r}",
+        f"- frames per video: {cfg.num_frames}, {cfg.tokens_per_frame} LM tokens per frame",
+        f"- LoRA: r={cfg.lora.r}, alpha={cfg.lora.alpha}, dropout={cfg.lora.dropout}", "",
+    ]
+    if training:
+        lines += ["## Training", ""]
+        for key, value in training.items():
+            lines.append(f"- {key}: {json.dumps(value, default=str) if not isinstance(value, str) else value}")
+        lines.append("")
+    lines += [
+        "## Use", "", "```bash",
+        "vlm3r-eval predict --model THIS_FOLDER --benchmark BUILD --out predictions.jsonl",
+        "vlm3r-eval score --benchmark BUILD --predictions predictions.jsonl", "```", "",
+    ]
+    return "\n".join(lines)
 
 
 def read_saved_config(out_dir: Path) -> tuple[ModelConfig, dict[str, Any]]:

@@ -415,6 +415,12 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
             "base_model_dir": config.base_model_dir,
             "cut3r_checkpoint": config.spatial_checkpoint,
             "seed": config.seed,
+            "training": {
+                "preset": config.preset, "data": [str(d) for d in config.data], "tasks": config.tasks or "all",
+                "source weights": config.source_weights or "none", "samples": len(dataset),
+                "recipe": asdict(settings), "max steps": config.max_steps, "bf16": bf16,
+                "feature cache": str(cache_dir) if cache_dir else "none",
+            },
         },
         tokenizer=tok,
     )

@@ -598,15 +598,15 @@ def answer_distribution_figure(records: Sequence[QARecord], max_answers: int = 8
         if recs[0].is_numeric:
             values = np.array([float(r.ground_truth) for r in recs])
             _, _, bars = ax.hist(values, bins=min(20, max(1, len(set(values.tolist())))), color="#4c72b0")
-            bars.set_gid(f"answers-{t}")
             ax.set_xlabel("answer")
         else:
             common = Counter(str(r.ground_truth) for r in recs).most_common(max_answers)
             labels = [textwrap.shorten(a, 22) for a, _ in common]
             bars = ax.barh(range(len(common)), [n for _, n in common], color="#dd8452")
-            bars.set_gid(f"answers-{t}")
             ax.set_yticks(range(len(common)), labels, fontsize=7)
             ax.invert_yaxis()
+        for bar in bars:
+            bar.set_gid(f"answers-{t}")
         ax.set_title(f"{t} ({len(recs)})", fontsize=9)
         ax.tick_params(labelsize=7)
     return fig

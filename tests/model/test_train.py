@@ -246,3 +246,11 @@ def test_train_cli(demo_build, qwen_tokenizer, tmp_path):
     assert bad.exit_code == 2 and "no training shards" in bad.output
     bad = CliRunner().invoke(train_app, ["--data", str(demo_build), "--weight", "scannet"])
     assert bad.exit_code == 2 and "SOURCE=WEIGHT" in bad.output
+
+
+def test_model_card_is_written_from_the_run(runs, demo_build):
+    card = (Path(runs["full"].output_dir) / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: peft\n")
+    assert "# VLM-3R (tiny configuration)" in card and "LoRA: r=4, alpha=8" in card
+    assert f'- data: ["{demo_build}"]' in card and "- preset: tiny" in card and '"learning_rate": 0.005' in card
+    assert "[More Information Needed]" not in card  # not peft's empty template

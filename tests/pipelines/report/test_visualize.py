@@ -166,7 +166,8 @@ def test_html_report_and_cli(built, tmp_path):
     assert (tmp_path / "questions" / f"{qid}.png").read_bytes()[:8] == PNG_MAGIC
     page = (tmp_path / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3  # distribution, the scene, the question
+    assert len(images) == 4  # answers per task, distribution, the scene, the question
+    assert (tmp_path / "answers.png").read_bytes()[:8] == PNG_MAGIC
     assert all(base64.b64decode(b)[:8] == PNG_MAGIC for b in images)
     assert not re.search(r'(src|href)="(https?:|/|file:)', page)  # nothing outside the file
     assert "object_counting" in page
@@ -211,9 +212,9 @@ def test_report_plots_answers_scores_and_loss(built, tmp_path):
         else:
             assert sum(b.get_width() for b in bars) <= n and bars
     results = {
-        "model": {"overall": 40.0, "tasks": {"a": {"task": "object_counting", "score": 55.0}}},
-        "frequency": {"overall": 20.0, "tasks": {"a": {"task": "object_counting", "score": 30.0},
-                                                  "b": {"task": "room_size_estimation", "score": 10.0}}},
+        "model": {"overall": 40.0, "tasks": {"a": {"task": "object_counting", "metric": "MRA", "n": 5, "score": 55.0}}},
+        "frequency": {"overall": 20.0, "tasks": {"a": {"task": "object_counting", "metric": "MRA", "n": 5, "score": 30.0},
+                                                  "b": {"task": "room_size_estimation", "metric": "MRA", "n": 2, "score": 10.0}}},
     }
     ax = viz.scores_figure(results).axes[0]
     heights = {p.get_gid(): p.get_height() for p in ax.patches}
