@@ -74,16 +74,17 @@ def _version(value: bool) -> None:
 
 
 VERSION_OPTION = typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
-_SETTINGS = {"help_option_names": ["-h", "--help"]}
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
+"""Plain help (no rich panels, which cut long help texts and option names on narrow terminals)."""
 
 
 def _app(help: str, **kw: object) -> typer.Typer:  # noqa: A002 - typer's name
-    return typer.Typer(cls=Group, add_completion=False, context_settings=_SETTINGS, help=help, **kw)  # type: ignore[arg-type]
+    return typer.Typer(cls=Group, add_completion=False, context_settings=_SETTINGS, help=help, rich_markup_mode=None, **kw)  # type: ignore[arg-type]
 
 
 data_app = _app("Build spatial QA data from 3D scans.", no_args_is_help=True)
 train_app = typer.Typer(
-    add_completion=False, context_settings=_SETTINGS,
+    add_completion=False, context_settings=_SETTINGS, rich_markup_mode=None,
     help="Train VLM-3R (LoRA + fusion + projector) on the shards of `vlm3r-data build` outputs.",
 )
 eval_app = _app("Score predictions and baselines on a QA benchmark.", no_args_is_help=True)

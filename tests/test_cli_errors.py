@@ -111,4 +111,10 @@ def test_help_and_version():
         assert res.exit_code == 0 and res.output.startswith("vlm3r ")
         assert r.invoke(app, ["-h"]).exit_code == 0
     assert r.invoke(train_app, ["--version"]).output.startswith("vlm3r ")
-    assert "--overwrite" in r.invoke(train_app, ["-h"]).output
+    # nothing cut on an 80-column terminal: every option name and help text in full
+    text = r.invoke(train_app, ["-h"], terminal_width=80).output
+    assert "--overwrite" in text and "(default runs/vlm3r-PRESET)" in text and "…" not in text
+    text = r.invoke(data_app, ["build", "-h"], terminal_width=80).output
+    for name in ("--answerable-min-area", "--exclude-eval-scenes / --no-exclude-eval-scenes", "--preset", "vsibench-meta"):
+        assert name in text, name
+    assert "…" not in text and "vlm3r-data datasets" not in text
