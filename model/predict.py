@@ -230,7 +230,8 @@ def predict(
     """Answer every question of ``benchmark`` with the model saved in ``model_dir``; write ``out``.
 
     ``base_model_dir`` / ``spatial_checkpoint`` override the paths recorded at training time;
-    ``feature_cache`` (default ``<data root>/features`` when it exists) supplies cached CUT3R tokens.
+    ``feature_cache`` (default: the cache recorded at training, else ``<data root>/features`` when
+    it exists) supplies cached CUT3R tokens; a model trained without CUT3R and no cache is an error.
     Questions are grouped by video (each video is read and CUT3R-encoded once) and answered
     ``batch_size`` at a time (left padding); the output keeps the benchmark's order.
     """
@@ -250,8 +251,17 @@ def predict(
     with_cut3r = True if spatial_checkpoint is not None else None  # None: as trained
     model = load_trained(model_dir, base_model_dir, spatial_checkpoint, with_cut3r=with_cut3r, dtype=dt).to(dev)
     tok = tokenizer if tokenizer is not None else load_tokenizer(model_dir, base_model_dir, meta.get("base_model_dir"))
-    if feature_cache is None and (root / "features").is_dir():
-        feature_cache = root / "features"
+    if feature_cache is None:  # the cache training used, else the build's default one
+        recorded = meta.get("feature_cache")
+        if recorded and Path(recorded).is_dir():
+            feature_cache = Path(recorded)
+        elif (root / "features").is_dir():
+            feature_cache = root / "features"
+    if not meta.get("with_cut3r", True) and spatial_checkpoint is None and feature_cache is None:
+        raise FileNotFoundError(
+            f"{model_dir}: trained with --require-cache (no CUT3R) and no CUT3R token cache is found "
+            f"(recorded: {meta.get('feature_cache')}); pass --feature-cache or --spatial-checkpoint"
+        )
     cache = None
     if feature_cache is not None:
         ckpt = spatial_checkpoint if spatial_checkpoint is not None else meta.get("cut3r_checkpoint")

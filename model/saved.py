@@ -4,8 +4,10 @@ A saved model directory holds:
 
 * ``adapter_model.safetensors`` + ``adapter_config.json`` - the peft LoRA adapter,
 * ``non_lora_trainables.safetensors`` - fusion (``fusion.*``) and projector (``projector.*``) weights,
-* ``vlm3r_config.json`` - the model config plus where the base LLaVA directory and the CUT3R
-  checkpoint were (``null`` for seeded random weights, with the seed).
+* ``vlm3r_config.json`` - the model config plus where the base LLaVA directory, the CUT3R
+  checkpoint and the CUT3R token cache were (``null`` for seeded random weights, with the seed;
+  ``null`` cache when training encoded CUT3R itself),
+* ``README.md`` - a model card written from that configuration and the training recipe.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def save_trained(
     cut3r_checkpoint: Path | None = None,
     seed: int = 0,
     training: dict[str, Any] | None = None,
+    feature_cache: Path | None = None,
 ) -> Path:
     """Save adapter + non-LoRA trainables (safetensors) + config into ``out_dir``, and a model card
     (``README.md``) written from that configuration and ``training`` (the run's data and recipe)."""
@@ -52,6 +55,7 @@ def save_trained(
         "cut3r_checkpoint": str(Path(cut3r_checkpoint).resolve()) if cut3r_checkpoint is not None else None,
         "with_cut3r": model.spatial_encoder is not None,
         "seed": seed,
+        "feature_cache": str(Path(feature_cache).resolve()) if feature_cache is not None else None,
     }
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(model_card(model.cfg, meta, training or {}), encoding="utf-8")  # replaces peft's template

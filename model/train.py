@@ -19,6 +19,7 @@ checkpointing); ``tiny`` - the tiny model on a CPU in seconds (lr 5e-3, batch 2,
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -161,18 +162,20 @@ class TrainResult:
 
 def load_tokenizer(*dirs: Path | None) -> Any:
     """The tokenizer of the first of ``dirs`` holding one (``tokenizer_config.json``), else the Qwen2
-    tokenizer converted offline (:func:`vlm3r.model.tokenizer.load_qwen2_tokenizer`)."""
-    from .tokenizer import load_qwen2_tokenizer
+    tokenizer converted offline (:func:`vlm3r.model.tokenizer.load_qwen2_tokenizer`).
+
+    Its chat template is always ours (:data:`vlm3r.model.tokenizer.CHAT_TEMPLATE`, LLaVA-Video's
+    ``qwen_1_5`` conversation that VLM-3R trains with): a base model folder saved by transformers
+    carries its processor's template (``chat_template.jinja``), which reads message contents as typed
+    lists and renders our text turns empty."""
+    from .tokenizer import CHAT_TEMPLATE, load_qwen2_tokenizer
 
     for d in dirs:
         if d is not None and (Path(d) / "tokenizer_config.json").is_file():
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-            if not getattr(tok, "chat_template", None):
-                from .tokenizer import CHAT_TEMPLATE
-
-                tok.chat_template = CHAT_TEMPLATE
+            tok.chat_template = CHAT_TEMPLATE
             return tok
     return load_qwen2_tokenizer()
 
@@ -309,6 +312,20 @@ def _trainer_class() -> type:
             self._tokenizer.save_pretrained(str(out))
             torch.save(self.args, out / "training_args.bin")
 
+        def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+            """With DeepSpeed, the engine's checkpoint keeps only the trainable parameters (the
+            Trainer does this only for a bare peft model; VLM-3R wraps one), not the ~17 GB of frozen
+            weights at every save."""
+            engine = self.model_wrapped if self.is_deepspeed_enabled else None
+            if engine is None or not hasattr(engine, "save_checkpoint"):
+                return super()._save_optimizer_and_scheduler(output_dir)
+            original = engine.save_checkpoint
+            engine.save_checkpoint = functools.partial(original, exclude_frozen_parameters=True)
+            try:
+                return super()._save_optimizer_and_scheduler(output_dir)
+            finally:
+                engine.save_checkpoint = original
+
         def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
             load_trainables(
                 self.accelerator.unwrap_model(model if model is not None else self.model), Path(resume_from_checkpoint)
@@ -415,6 +432,7 @@ def train(config: TrainConfig, tokenizer: Any = None, callbacks: Sequence[Any] =
             "base_model_dir": config.base_model_dir,
             "cut3r_checkpoint": config.spatial_checkpoint,
             "seed": config.seed,
+            "feature_cache": cache_dir,
             "training": {
                 "preset": config.preset, "data": [str(d) for d in config.data], "tasks": config.tasks or "all",
                 "source weights": config.source_weights or "none", "samples": len(dataset),
