@@ -114,6 +114,7 @@ class ModelConfig:
     text: TextConfig = field(default_factory=TextConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     num_frames: int = 32
+    time_instruction: bool = True  # VLM-3R's "The video lasts for ..." line in the first user turn
     image_token_id: int = 151646
     video_token_id: int = 151647
 

@@ -209,7 +209,7 @@ def locate_video(root: Path, video: str | None, source: str, dataset: str, scene
 
 
 def read_mp4(path: Path) -> list[np.ndarray]:
-    """Every frame of an mp4 as (H, W, 3) uint8 RGB (PyAV)."""
+    """Every frame of an mp4 as (H, W, 3) uint8 RGB (PyAV). See ``mp4_rate``."""
     try:
         import av
     except ImportError as e:  # pragma: no cover - av is a core dependency
@@ -224,6 +224,18 @@ def read_mp4(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def mp4_rate(path: Path) -> float | None:
+    """Frames per second of an mp4's video stream (its average rate), or None."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            rate = container.streams.video[0].average_rate
+        return float(rate) if rate else None
+    except Exception:  # a rate is only needed for the time instruction
+        return None
+
+
 @dataclass(frozen=True)
 class LoadedFrames:
     """``frames`` (T, H, W, 3) uint8 RGB; ``frame_ids`` the T ids (stream frame ids from the frame
@@ -232,6 +244,16 @@ class LoadedFrames:
     frames: np.ndarray
     frame_ids: tuple[int, ...]
     source: VideoSource
+    video_s: float | None = None  # the whole video's length (seconds)
+    times_s: tuple[float, ...] | None = None  # the T frames' times in it (seconds)
+
+    def time_instruction(self) -> str | None:
+        """VLM-3R's time instruction for these frames (None when the times are unknown)."""
+        from vlm3r.schemas.conversation import time_instruction
+
+        if self.video_s is None or self.times_s is None:
+            return None
+        return time_instruction(self.video_s, self.times_s)
 
 
 class FrameReader:
@@ -244,6 +266,7 @@ class FrameReader:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.num_frames = num_frames
         self._lists: dict[Path, list[tuple[int, Path]]] = {}
+        self._times: dict[Path, tuple[float | None, list[float] | None]] = {}
 
     def frame_list(self, scene_dir: Path) -> list[tuple[int, Path]]:
         """(frame_id, image path) of the sampled frames listed in ``scene_dir/frame_metadata.json``."""
@@ -256,7 +279,19 @@ class FrameReader:
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise SampleError("bad frame metadata", f"{meta}: unreadable frame metadata ({e})") from None
             self._lists[scene_dir] = [(fid, scene_dir / "frames" / f"{fid:06d}.jpg") for fid in ids]
+            try:  # the stream's length and the frames' timestamps, for the time instruction
+                fps, n = float(data["fps"]), int(data["num_stream_frames"])
+                self._times[scene_dir] = (n / fps if fps > 0 else None, [float(f["timestamp_s"]) for f in frames])
+            except (KeyError, TypeError, ValueError):
+                self._times[scene_dir] = (None, None)
         return self._lists[scene_dir]
+
+    def _folder_times(self, scene_dir: Path, pos: np.ndarray) -> tuple[float | None, tuple[float, ...] | None]:
+        video_s, stamps = self._times.get(scene_dir, (None, None))
+        if video_s is None or stamps is None:
+            return None, None
+        first = stamps[0] if stamps else 0.0
+        return video_s, tuple(stamps[int(p)] - first for p in pos)
 
     def read(self, source: VideoSource) -> LoadedFrames:
         """The linspace frames; the mp4 is the fallback when the frames folder is incomplete. Raises
@@ -275,6 +310,8 @@ class FrameReader:
         frames = read_mp4(source.mp4)
         pos = linspace_positions(len(frames), self.num_frames)
         ids = tuple(int(p) for p in pos)
+        rate = mp4_rate(source.mp4)  # decord's view of a video, as VLM-3R reads it
+        video_s, times = (len(frames) / rate, tuple(int(p) / rate for p in pos)) if rate else (None, None)
         if source.scene_dir is not None:
             # A build's mp4 holds exactly the listed frames, in order: keep the frames folder's cache key.
             try:
@@ -283,7 +320,8 @@ class FrameReader:
                 listed = []
             if len(listed) == len(frames):
                 ids = tuple(listed[int(p)][0] for p in pos)
-        return LoadedFrames(_stack([frames[int(p)] for p in pos], source), ids, source)
+                video_s, times = self._folder_times(source.scene_dir, pos)
+        return LoadedFrames(_stack([frames[int(p)] for p in pos], source), ids, source, video_s, times)
 
     def _read_folder(self, source: VideoSource) -> LoadedFrames:
         from PIL import Image
@@ -303,7 +341,8 @@ class FrameReader:
                 raise SampleError(
                     "missing frames", f"{path}: missing or unreadable frame ({type(e).__name__})"
                 ) from None
-        return LoadedFrames(_stack(images, source), tuple(listed[int(p)][0] for p in pos), source)
+        video_s, times = self._folder_times(source.scene_dir, pos)
+        return LoadedFrames(_stack(images, source), tuple(listed[int(p)][0] for p in pos), source, video_s, times)
 
 
 def _stack(images: list[np.ndarray], source: VideoSource) -> np.ndarray:
@@ -349,6 +388,19 @@ def spatial_cache_tag(cfg: "ModelConfig", checkpoint: Path | None, seed: int = 0
 # --------------------------------------------------------------------------------------------------
 # Conversations -> token ids
 # --------------------------------------------------------------------------------------------------
+
+
+def with_time_instruction_turns(turns: Sequence[tuple[str, str]], instruction: str) -> tuple[tuple[str, str], ...]:
+    """``turns`` with VLM-3R's time instruction put into the first user turn
+    (:func:`vlm3r.schemas.conversation.with_time_instruction`)."""
+    from vlm3r.schemas.conversation import with_time_instruction
+
+    out, done = [], False
+    for role, text in turns:
+        if role == "user" and not done:
+            text, done = with_time_instruction(text, instruction), True
+        out.append((role, text))
+    return tuple(out)
 
 
 class ConversationEncoder:
@@ -445,6 +497,7 @@ class VideoInputs:
     pixel_values_videos: "torch.Tensor"
     spatial_tokens: "torch.Tensor | None" = None
     cut3r_frames: "torch.Tensor | None" = None
+    time_instruction: str | None = None  # VLM-3R's, when the model config asks for it and times are known
 
 
 class VideoEncoder:
@@ -473,9 +526,10 @@ class VideoEncoder:
         if tokens is None and require_cache:
             raise SampleError("not in feature cache", f"{source.key}: no cached CUT3R tokens for these frames")
         pixels = siglip_input(loaded.frames, self.cfg.vision.image_size)
+        instruction = loaded.time_instruction() if self.cfg.time_instruction else None
         if tokens is not None:
-            return VideoInputs(pixels, spatial_tokens=tokens)
-        return VideoInputs(pixels, cut3r_frames=cut3r_input(loaded.frames, self.cfg.cut3r.img_size))
+            return VideoInputs(pixels, spatial_tokens=tokens, time_instruction=instruction)
+        return VideoInputs(pixels, cut3r_frames=cut3r_input(loaded.frames, self.cfg.cut3r.img_size), time_instruction=instruction)
 
 
 @dataclass
@@ -546,14 +600,17 @@ class ShardDataset:
         import torch
 
         sample, source = self.items[index]
-        ids, labels = self.encoder.encode(sample.turns)
+        video = self.video.inputs(source, self.require_cache)
+        turns = sample.turns
+        if video.time_instruction is not None:
+            turns = with_time_instruction_turns(turns, video.time_instruction)
+        ids, labels = self.encoder.encode(turns)
         if self.max_length is not None and len(ids) > self.max_length:
             ids, labels = ids[: self.max_length], labels[: self.max_length]
             if sum(1 for i in ids if i == self.encoder.video_token_id) != self.encoder.num_video_tokens or all(
                 lab == IGNORE_INDEX for lab in labels
             ):
                 raise SampleError("too long", f"{sample.id}: longer than max_length {self.max_length} tokens")
-        video = self.video.inputs(source, self.require_cache)
         item: dict[str, Any] = {
             "input_ids": torch.tensor(ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),

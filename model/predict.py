@@ -166,14 +166,16 @@ class Answerer:
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
 
-    def video_inputs(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """SigLIP pixels (T, 3, S, S) and CUT3R tokens (T, 1 + P, D) of a video (cached or encoded once)."""
+    def video_inputs(self, source: Any) -> tuple[torch.Tensor, torch.Tensor, str | None]:
+        """SigLIP pixels (T, 3, S, S), CUT3R tokens (T, 1 + P, D) of a video (cached or encoded once)
+        and its time instruction (None when the model was trained without one)."""
         inputs = self.video.inputs(source, require_cache=self.model.spatial_encoder is None)
         pixels = inputs.pixel_values_videos.to(self.device)
         if inputs.spatial_tokens is not None:
-            return pixels, inputs.spatial_tokens.to(self.device)
+            return pixels, inputs.spatial_tokens.to(self.device), inputs.time_instruction
         with torch.no_grad():
-            return pixels, self.model.spatial_tokens(inputs.cut3r_frames[None].to(self.device, self.dtype))[0]
+            tokens = self.model.spatial_tokens(inputs.cut3r_frames[None].to(self.device, self.dtype))[0]
+        return pixels, tokens, inputs.time_instruction
 
     def answer(self, questions: Sequence[str], pixels: torch.Tensor, spatial: torch.Tensor) -> list[str]:
         """Answers to user turns ``questions`` about one video, in one left-padded batch."""
@@ -235,6 +237,8 @@ def predict(
     Questions are grouped by video (each video is read and CUT3R-encoded once) and answered
     ``batch_size`` at a time (left padding); the output keeps the benchmark's order.
     """
+    from vlm3r.schemas.conversation import with_time_instruction
+
     from .data import ConversationEncoder, SampleError, VideoEncoder, spatial_cache_tag
     from .feature_cache import SpatialFeatureCache
     from .saved import load_trained, read_saved_config
@@ -280,14 +284,17 @@ def predict(
         try:
             if src is None:
                 raise SampleError("no video", f"{root / key[1]}: no frames or video on disk")
-            pixels, spatial = answerer.video_inputs(src)
+            pixels, spatial, instruction = answerer.video_inputs(src)
         except SampleError as e:
             failed[e.kind] += len(idx)
             log.warning("%s (%d questions answered with '')", e, len(idx))
             continue
         for b in range(0, len(idx), batch_size):
             chunk = idx[b : b + batch_size]
-            answers = answerer.answer([question_text(records[k]) for k in chunk], pixels, spatial)
+            texts = [question_text(records[k]) for k in chunk]
+            if instruction is not None:  # as in training (model config time_instruction)
+                texts = [with_time_instruction(t, instruction) for t in texts]
+            answers = answerer.answer(texts, pixels, spatial)
             for k, a in zip(chunk, answers):
                 predictions[k] = a
             answered += len(chunk)

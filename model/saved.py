@@ -97,6 +97,7 @@ def read_saved_config(out_dir: Path) -> tuple[ModelConfig, dict[str, Any]]:
         raise FileNotFoundError(f"{path}: not a saved VLM-3R model (missing {CONFIG_FILE})")
     try:
         meta = json.loads(path.read_text())
+        meta["model"].setdefault("time_instruction", False)  # saved before the option existed: trained without it
         cfg = config_from_dict(meta["model"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: unreadable VLM-3R config ({e})") from e

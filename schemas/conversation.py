@@ -29,6 +29,22 @@ def prompt_text(
     return "\n".join([pre, question, "Options:\n" + "\n".join(options), mc_post])
 
 
+def time_instruction(video_seconds: float, frame_seconds: Sequence[float]) -> str:
+    """VLM-3R's time instruction (its ``train.py`` with ``--add_time_instruction True``, as its
+    training script runs): the video's length and where the sampled frames are, in seconds."""
+    times = ",".join(f"{t:.2f}s" for t in frame_seconds)
+    return (
+        f"The video lasts for {video_seconds:.2f} seconds, and {len(frame_seconds)} frames are uniformly sampled "
+        f"from it. These frames are located at {times}.Please answer the following questions related to this video."
+    )
+
+
+def with_time_instruction(user_turn: str, instruction: str) -> str:
+    """The first user turn with the instruction after the ``<image>`` line, as VLM-3R rewrites it:
+    ``"<image>\n{instruction}\n"`` followed by the turn with its ``<image>`` removed."""
+    return f"<image>\n{instruction}\n{user_turn.replace('<image>', '')}"
+
+
 def conversation(record: QARecord, numeric: bool | None = None) -> dict[str, Any]:
     """One LLaVA-format training sample (DESIGN.md section 5): numeric tasks are asked open-ended,
     the others as multiple choice answered with the letter. ``numeric`` defaults to the record's

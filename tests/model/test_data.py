@@ -4,6 +4,7 @@ solid colours that encode their index, so every selected frame can be checked by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -303,3 +304,34 @@ def test_collator_padding_and_mixed_cache(tiny_cfg):
     only_frames = VideoCollator(pad_token_id=0)([feats[1], feats[1]])
     assert "spatial_tokens" not in only_frames and only_frames["cut3r_frames"].shape[0] == 2
     assert resolve_spatial(Encoder(), only_frames) is only_frames
+
+
+def test_time_instruction_as_vlm3r_writes_it(tmp_path, qwen_tokenizer, tiny_cfg):
+    """VLM-3R's "The video lasts for ..." line: the stream's length (frames / fps) and the sampled
+    frames' times, put after the <image> line of the first user turn."""
+    from vlm3r.model.data import FrameReader, ShardDataset, VideoSource, read_samples
+    from vlm3r.schemas.conversation import time_instruction, with_time_instruction
+
+    assert time_instruction(12.5, [0.0, 5.0, 10.0]) == (
+        "The video lasts for 12.50 seconds, and 3 frames are uniformly sampled from it. "
+        "These frames are located at 0.00s,5.00s,10.00s.Please answer the following questions related to this video."
+    )
+    assert with_time_instruction("<image>\nThese are frames of a video.\nQ?", "TI") == "<image>\nTI\n\nThese are frames of a video.\nQ?"
+
+    ids = make_scene(tmp_path, "demo", "s1", n_frames=7)  # stream frame ids 1, 4, ..., 19 at 30 fps
+    meta = tmp_path / "scenes/demo/s1/frame_metadata.json"
+    data = json.loads(meta.read_text()) | {"fps": 30.0, "num_stream_frames": 600}
+    meta.write_text(json.dumps(data))
+    loaded = FrameReader(4).read(VideoSource(tmp_path / "scenes/demo/s1", None))
+    pos = [0, 2, 4, 6]  # floor(linspace(0, 6, 4))
+    assert loaded.frame_ids == tuple(ids[p] for p in pos)
+    assert loaded.video_s == 20.0 and loaded.times_s == tuple((ids[p] - ids[0]) / 30 for p in pos)
+
+    (tmp_path / "train/object_counting").mkdir(parents=True)
+    (tmp_path / "train/object_counting/demo-00000.jsonl").write_text(json.dumps(conv("a", "demo", "s1", "How many?", "2")) + "\n")
+    item = ShardDataset(read_samples([tmp_path]), qwen_tokenizer, tiny_cfg).load(0)
+    text = qwen_tokenizer.decode(item["input_ids"]).replace("<video>", "")
+    expected = time_instruction(20.0, loaded.times_s)
+    assert f"<|im_start|>user\n\n{expected}\n\nThese are frames of a video.\nHow many?<|im_end|>" in text
+    no_ti = ShardDataset(read_samples([tmp_path]), qwen_tokenizer, dataclasses.replace(tiny_cfg, time_instruction=False)).load(0)
+    assert "The video lasts" not in qwen_tokenizer.decode(no_ti["input_ids"])

@@ -94,9 +94,12 @@ def test_predictions_are_greedy_decoding(demo_build, model_dir, qwen_tokenizer, 
     enc = ConversationEncoder(qwen_tokenizer, tiny_cfg.num_frames * tiny_cfg.tokens_per_frame)
     video = VideoEncoder(tiny_cfg)
     eos = qwen_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    from vlm3r.schemas.conversation import with_time_instruction
+
     for r, row in list(zip(records, lines))[:4]:
-        ids = torch.tensor([enc.prompt(question_text(r))])
         inputs = video.inputs(locate_video(demo_build, r.video_path, r.dataset, r.dataset, r.scene_name))
+        assert inputs.time_instruction is not None  # the tiny config trains with VLM-3R's time instruction
+        ids = torch.tensor([enc.prompt(with_time_instruction(question_text(r), inputs.time_instruction))])
         new = model.generate(
             ids,
             inputs.pixel_values_videos[None],
