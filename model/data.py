@@ -11,7 +11,8 @@ One sample = one conversation line ``{"id", "video", "dataset", "scene_name", "q
 * ``pixel_values_videos`` (T, 3, S, S): SigLIP input (bicubic resize to S = the vision tower's
   image size, ``(x - 0.5) / 0.5``) via :func:`vlm3r.model.vlm.siglip_pixels`;
 * ``spatial_tokens`` (T, 1 + P, D) float16 from the CUT3R feature cache when an entry exists, else
-  ``cut3r_frames`` (T, 3, C, C) RGB in [0, 1] resized (bilinear, antialiased) to CUT3R's input size C;
+  ``cut3r_frames`` (T, 3, C, C) RGB in [0, 1]: the SigLIP input upsampled bilinearly to CUT3R's
+  input size C, as VLM-3R feeds CUT3R (:func:`cut3r_from_siglip`);
 * ``input_ids`` / ``labels`` (L,): the tokenizer's (Qwen2) chat template, the LLaVA ``<image>``
   placeholder replaced by ``T * tokens_per_frame`` ``<video>`` tokens, labels = -100 everywhere
   except the assistant turns (their text and the closing ``<|im_end|>``).
@@ -362,16 +363,24 @@ def siglip_input(frames: np.ndarray, size: int) -> "torch.Tensor":
     return siglip_pixels(x[None], size)[0]
 
 
-def cut3r_input(frames: np.ndarray, size: int) -> "torch.Tensor":
-    """(T, H, W, 3) uint8 -> CUT3R frames (T, 3, size, size) RGB in [0, 1], bilinear antialiased resize
-    (the resize :class:`~vlm3r.model.cut3r.Cut3rEncoder` does itself, done here so batches stack)."""
-    import torch
+def cut3r_input(frames: np.ndarray, size: int, siglip_size: int) -> "torch.Tensor":
+    """(T, H, W, 3) uint8 -> CUT3R frames (T, 3, size, size) RGB in [0, 1], made as VLM-3R makes
+    them: from the SigLIP input (``siglip_input``, LLaVA's image processor), see ``cut3r_from_siglip``."""
+    return cut3r_from_siglip(siglip_input(frames, siglip_size), size)
+
+
+def cut3r_from_siglip(pixels: "torch.Tensor", size: int) -> "torch.Tensor":
+    """SigLIP input (T, 3, S, S) in [-1, 1] -> CUT3R frames (T, 3, size, size) in [0, 1]: upsampled
+    bilinearly to ``size`` as VLM-3R's ``cut3r_spatial_encoder.prepare_input`` does
+    (``interpolate(pixel_values, size=(432, 432), mode="bilinear")``, no antialiasing), then mapped
+    to [0, 1] (``Cut3rEncoder`` maps it back to [-1, 1]). VLM-3R's released weights were trained
+    on these inputs."""
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    x = pixels
     if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x * 0.5 + 0.5
 
 
 def spatial_cache_tag(cfg: "ModelConfig", checkpoint: Path | None, seed: int = 0) -> str:
@@ -382,7 +391,7 @@ def spatial_cache_tag(cfg: "ModelConfig", checkpoint: Path | None, seed: int = 0
         ident = f"{p.name}:{p.stat().st_size if p.is_file() else 0}"
     else:
         ident = f"random-seed{seed + 1}"  # build_vlm3r seeds CUT3R with seed + 1
-    return f"cut3r/{ident}/{cfg.cut3r.img_size}px"
+    return f"cut3r/{ident}/{cfg.cut3r.img_size}px-from-siglip{cfg.vision.image_size}"  # see cut3r_input
 
 
 # --------------------------------------------------------------------------------------------------
@@ -529,7 +538,7 @@ class VideoEncoder:
         instruction = loaded.time_instruction() if self.cfg.time_instruction else None
         if tokens is not None:
             return VideoInputs(pixels, spatial_tokens=tokens, time_instruction=instruction)
-        return VideoInputs(pixels, cut3r_frames=cut3r_input(loaded.frames, self.cfg.cut3r.img_size), time_instruction=instruction)
+        return VideoInputs(pixels, cut3r_frames=cut3r_from_siglip(pixels, self.cfg.cut3r.img_size), time_instruction=instruction)
 
 
 @dataclass

@@ -109,7 +109,7 @@ def precompute_features(
         else:
             if encoder is None:  # only load CUT3R when there is work
                 encoder = build_cut3r_encoder(cfg, spatial_checkpoint, dtype=dt, seed=seed + 1).to(dev)
-            frames = cut3r_input(loaded.frames, cfg.cut3r.img_size)[None].to(dev, dt)
+            frames = cut3r_input(loaded.frames, cfg.cut3r.img_size, cfg.vision.image_size)[None].to(dev, dt)
             cache.put(src.key, loaded.frame_ids, encoder(frames)[0])
             summary.computed += 1
         on_video(k + 1, len(videos))

@@ -335,3 +335,22 @@ def test_time_instruction_as_vlm3r_writes_it(tmp_path, qwen_tokenizer, tiny_cfg)
     assert f"<|im_start|>user\n\n{expected}\n\nThese are frames of a video.\nHow many?<|im_end|>" in text
     no_ti = ShardDataset(read_samples([tmp_path]), qwen_tokenizer, dataclasses.replace(tiny_cfg, time_instruction=False)).load(0)
     assert "The video lasts" not in qwen_tokenizer.decode(no_ti["input_ids"])
+
+
+def test_cut3r_frames_are_the_siglip_input_upsampled_as_vlm3r_does(tiny_cfg):
+    """VLM-3R feeds CUT3R the SigLIP-preprocessed frames, bilinearly upsampled (no antialiasing)."""
+    import torch
+    import torch.nn.functional as F
+
+    from vlm3r.model.data import cut3r_input, siglip_input
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (2, 60, 80, 3), dtype=np.uint8)
+    siglip = siglip_input(frames, 42)
+    assert siglip.min() >= -1 and siglip.max() <= 1
+    got = cut3r_input(frames, 56, 42)
+    want = F.interpolate(siglip, size=(56, 56), mode="bilinear", align_corners=False) * 0.5 + 0.5
+    assert got.shape == (2, 3, 56, 56) and torch.equal(got, want)
+    # not the raw frames resized straight to CUT3R's size (what was done before)
+    raw = F.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255, size=(56, 56), mode="bilinear", antialias=True)
+    assert (got - raw).abs().max() > 0.05
