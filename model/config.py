@@ -40,6 +40,7 @@ class Cut3rConfig:
     dpt_feature_dim: int = 256
     dpt_layer_dims: tuple[int, int, int, int] = (96, 192, 384, 768)
     rgb_head: bool = True
+    encoder_rope_fp16: bool = True  # the image encoder's RoPE on float16 q/k, as the official code (model.cut3r_blocks.HalfRoPE2D)
 
     @property
     def grid(self) -> int:

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import Cut3rConfig
-from .cut3r_blocks import Block, DecoderBlock, PatchEmbed, RoPE2D, layer_norm
+from .cut3r_blocks import Block, DecoderBlock, HalfRoPE2D, PatchEmbed, RoPE2D, layer_norm
 from .cut3r_heads import Pts3dPoseHead
 
 
@@ -96,8 +96,9 @@ class CUT3R(nn.Module):
         self.masked_ray_map_token = nn.Parameter(torch.randn(1, enc) * 0.02)
         self.patch_embed = PatchEmbed(cfg.patch_size, 3, enc)
         self.patch_embed_ray_map = PatchEmbed(cfg.patch_size, 6, enc)
+        enc_rope = HalfRoPE2D(self.rope) if cfg.encoder_rope_fp16 else self.rope
         self.enc_blocks = nn.ModuleList(
-            [Block(enc, cfg.enc_num_heads, cfg.mlp_ratio, rope=self.rope) for _ in range(cfg.enc_depth)]
+            [Block(enc, cfg.enc_num_heads, cfg.mlp_ratio, rope=enc_rope) for _ in range(cfg.enc_depth)]
         )
         self.enc_norm = layer_norm(enc)
         self.decoder_embed = nn.Linear(enc, dec)

@@ -58,6 +58,21 @@ class RoPE2D(nn.Module):
         return torch.cat((y, x), dim=-1).to(dtype)
 
 
+class HalfRoPE2D(nn.Module):
+    """``rope`` on float16 tokens, as the official image encoder runs it (CroCo's ``Attention`` and
+    ``CrossAttention`` cast q and k to float16 before RoPE; the curope kernel reads the half values,
+    computes in float32 and stores float16), then back to the tokens' dtype. Only CUT3R's 24 image
+    encoder blocks do this; its decoders, ray-map encoder and heads use float32 RoPE."""
+
+    def __init__(self, rope: RoPE2D) -> None:
+        super().__init__()
+        self.rope = rope
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        half = tokens.to(torch.float16).float()
+        return self.rope(half, positions).to(torch.float16).to(tokens.dtype)
+
+
 class Mlp(nn.Module):
     """fc1 -> GELU -> fc2."""
 

@@ -172,3 +172,26 @@ def test_official_style_pth_with_unimportable_pickled_args(tmp_path, tiny_net, t
         torch.save({"args": Args(), "model": tiny_net.state_dict(), "epoch": 9}, path)
     net = load_cut3r(path, tiny_cfg.cut3r)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), tiny_net.state_dict().values(), strict=True))
+
+
+def test_image_encoder_rope_runs_on_float16_as_the_official_code(tiny_cfg):
+    """Official numerics: the 24 image-encoder blocks round q and k to float16 before RoPE (CroCo's
+    Attention) and the kernel stores float16; decoders and the ray-map encoder stay float32."""
+    import dataclasses
+
+    from vlm3r.model.cut3r import CUT3R
+    from vlm3r.model.cut3r_blocks import HalfRoPE2D, RoPE2D, grid_positions
+
+    rope = RoPE2D(100.0)
+    q = torch.randn(2, 4, 9, 16, generator=torch.Generator().manual_seed(0))
+    pos = grid_positions(3, 3, "cpu").expand(2, -1, -1)
+    got = HalfRoPE2D(rope)(q, pos)
+    want = rope(q.half().float(), pos).half().float()  # half in, float32 math, half out
+    assert got.dtype == torch.float32 and torch.equal(got, want)
+    assert not torch.equal(got, rope(q, pos))  # float32 RoPE differs (~1e-4 relative)
+    net = CUT3R(tiny_cfg.cut3r)
+    assert all(isinstance(b.attn.rope, HalfRoPE2D) for b in net.enc_blocks)
+    assert all(isinstance(b.attn.rope, RoPE2D) for b in net.enc_blocks_ray_map)
+    assert all(isinstance(b.attn.rope, RoPE2D) and isinstance(b.cross_attn.rope, RoPE2D) for b in net.dec_blocks)
+    plain = CUT3R(dataclasses.replace(tiny_cfg.cut3r, encoder_rope_fp16=False))
+    assert set(plain.state_dict()) == set(net.state_dict())  # no parameter added
