@@ -584,7 +584,7 @@ def features_command(
         Optional[int], typer.Option(min=1, help="frames per video (default: the preset's; must match training)")
     ] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available)")] = None,
-    dtype: Annotated[str, typer.Option(help="CUT3R compute dtype: float32, bfloat16 or float16")] = "float32",
+    dtype: Annotated[Optional[str], typer.Option(help="CUT3R compute dtype: float32, bfloat16 or float16 (default: the preset's on a GPU, float16 for paper; float32 on a CPU)")] = None,
 ) -> None:
     """Precompute the CUT3R token cache for every video of a build (resumable: cached videos are skipped)."""
     _check_device(device)

@@ -41,6 +41,7 @@ class Cut3rConfig:
     dpt_layer_dims: tuple[int, int, int, int] = (96, 192, 384, 768)
     rgb_head: bool = True
     encoder_rope_fp16: bool = True  # the image encoder's RoPE on float16 q/k, as the official code (model.cut3r_blocks.HalfRoPE2D)
+    compute_dtype: str = "float16"  # CUT3R's weights and compute on a GPU, as VLM-3R runs it; a CPU uses float32
 
     @property
     def grid(self) -> int:
@@ -160,6 +161,7 @@ def tiny_config() -> ModelConfig:
             local_mem_size=8,
             dpt_feature_dim=16,
             dpt_layer_dims=(8, 8, 16, 16),
+            compute_dtype="float32",
         ),
         fusion=FusionConfig(visual_dim=32, spatial_dim=48, num_heads=4),
         vision=VisionConfig(

@@ -68,7 +68,7 @@ def precompute_features(
     preset: str = "paper",
     num_frames: int | None = None,
     device: str | None = None,
-    dtype: str = "float32",
+    dtype: str | None = None,
     seed: int = 0,
     on_video: Callable[[int, int], None] = lambda done, total: None,
 ) -> FeatureSummary:
@@ -83,7 +83,9 @@ def precompute_features(
     t0 = time.perf_counter()
     cfg = get_config(preset)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dt = getattr(torch, dtype, None)
+    from .vlm import cut3r_dtype
+
+    dt = cut3r_dtype(cfg, dev) if dtype is None else getattr(torch, dtype, None)
     if not isinstance(dt, torch.dtype):
         raise ValueError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)")
     if spatial_checkpoint is not None and not Path(spatial_checkpoint).is_file():

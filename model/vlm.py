@@ -258,6 +258,20 @@ def build_cut3r_encoder(
     return Cut3rEncoder(net.to(dtype))
 
 
+def cut3r_dtype(cfg: ModelConfig, device: str | torch.device | None = None) -> torch.dtype:
+    """CUT3R's dtype: ``cfg.cut3r.compute_dtype`` on a GPU (float16 for the paper, as VLM-3R runs
+    CUT3R), float32 on a CPU (where float16 matmuls are slow and VLM-3R never runs).
+
+    One recurrent sequence per video, always: VLM-3R's ``prepare_input`` stacks a batch's videos
+    as one frame sequence (marked FIXME there), which lets one video's state leak into the next;
+    here each video of a batch is its own sequence (the batch dimension: one recurrent state per video)."""
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, cfg.cut3r.compute_dtype, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"cut3r.compute_dtype {cfg.cut3r.compute_dtype!r}: not a torch dtype (float32, float16, bfloat16)")
+    return dtype if dev.type == "cuda" else torch.float32
+
+
 def build_fusion(cfg: ModelConfig, dtype: torch.dtype = torch.float32, seed: int = 0) -> SpatialFusion:
     """The fusion block, seeded initialisation."""
     with torch.random.fork_rng(devices=[]):
@@ -278,7 +292,7 @@ def build_vlm3r(
     """Assemble VLM-3R for training: base LLaVA (local dir or random), CUT3R (local checkpoint or random),
     fusion; LoRA applied and trainability set (LoRA + fusion + projector) when ``lora``."""
     llava = build_llava(cfg, base_model_dir, dtype=dtype, seed=seed)
-    encoder = build_cut3r_encoder(cfg, cut3r_checkpoint, dtype=dtype, seed=seed + 1) if with_cut3r else None
+    encoder = build_cut3r_encoder(cfg, cut3r_checkpoint, dtype=cut3r_dtype(cfg), seed=seed + 1) if with_cut3r else None
     fusion = build_fusion(cfg, dtype=dtype, seed=seed + 2)
     if lora:
         from .lora import apply_lora, set_trainable

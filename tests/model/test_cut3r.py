@@ -195,3 +195,15 @@ def test_image_encoder_rope_runs_on_float16_as_the_official_code(tiny_cfg):
     assert all(isinstance(b.attn.rope, RoPE2D) and isinstance(b.cross_attn.rope, RoPE2D) for b in net.dec_blocks)
     plain = CUT3R(dataclasses.replace(tiny_cfg.cut3r, encoder_rope_fp16=False))
     assert set(plain.state_dict()) == set(net.state_dict())  # no parameter added
+
+
+def test_cut3r_dtype_is_the_configs_on_a_gpu_and_float32_on_a_cpu(tiny_cfg):
+    from vlm3r.model.config import paper_config
+    from vlm3r.model.vlm import build_cut3r_encoder, cut3r_dtype
+
+    paper = paper_config()
+    assert paper.cut3r.compute_dtype == "float16"  # as VLM-3R runs CUT3R
+    assert cut3r_dtype(paper, "cuda") == torch.float16 and cut3r_dtype(paper, "cpu") == torch.float32
+    assert cut3r_dtype(tiny_cfg, "cuda") == torch.float32
+    enc = build_cut3r_encoder(tiny_cfg, dtype=cut3r_dtype(tiny_cfg, "cpu"))
+    assert {p.dtype for p in enc.parameters()} == {torch.float32}
