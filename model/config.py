@@ -93,6 +93,7 @@ class TextConfig:
     max_position_embeddings: int = 32768
     rope_theta: float = 1_000_000.0
     rms_norm_eps: float = 1e-6
+    initializer_range: float = 0.02  # std of random (untrained) weights; the tiny model needs more (see tiny_config)
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,9 @@ def tiny_config() -> ModelConfig:
             num_attention_heads=4,
             num_key_value_heads=2,
             max_position_embeddings=4096,
+            initializer_range=0.3,  # with 0.02 a 64-d random lm_head gives logits within +-1.3: nothing can be learned
         ),
-        lora=LoraSettings(r=4, alpha=8),
+        lora=LoraSettings(r=8, alpha=16),
         num_frames=4,
     )
 

@@ -62,6 +62,7 @@ def llava_config(cfg: ModelConfig) -> Any:
         max_position_embeddings=cfg.text.max_position_embeddings,
         rope_theta=cfg.text.rope_theta,
         rms_norm_eps=cfg.text.rms_norm_eps,
+        initializer_range=cfg.text.initializer_range,
         tie_word_embeddings=False,
     )
     return tf.LlavaOnevisionConfig(

@@ -181,7 +181,7 @@ def test_activation_checkpointing_and_bf16(demo_build, qwen_tokenizer, tmp_path)
     plain = run("plain")
     assert run("ckpt", gradient_checkpointing=True) == plain
     half = run("bf16", bf16=True)
-    assert half != plain and np.allclose(half, plain, atol=0.02)
+    assert half != plain and np.allclose(half, plain, rtol=0.01, atol=0)  # bf16 rounding: under 1% of the loss
     assert {v.dtype for v in weights(tmp_path / "bf16").values()} == {torch.float32}
 
 
@@ -251,7 +251,7 @@ def test_train_cli(demo_build, qwen_tokenizer, tmp_path):
 def test_model_card_is_written_from_the_run(runs, demo_build):
     card = (Path(runs["full"].output_dir) / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: peft\n")
-    assert "# VLM-3R (tiny configuration)" in card and "LoRA: r=4, alpha=8" in card
+    assert "# VLM-3R (tiny configuration)" in card and "LoRA: r=8, alpha=16" in card
     assert f'- data: ["{demo_build}"]' in card and "- preset: tiny" in card and '"learning_rate": 0.005' in card
     assert "[More Information Needed]" not in card  # not peft's empty template
 
@@ -276,3 +276,39 @@ def test_deepspeed_checkpoints_keep_only_the_trainables(tmp_path):
         pass
     assert calls == [(str(tmp_path), True)]
     assert "exclude_frozen_parameters" not in repr(trainer.model_wrapped.save_checkpoint)  # restored afterwards
+
+
+def test_the_tiny_preset_learns_its_training_questions(scannet_root, qwen_tokenizer, tmp_path_factory):
+    """A model that cannot fit its own training questions points at labels, masking or data order:
+    the tiny preset, on a demo build, beats the frequency baseline on its training questions for a
+    numeric and a multiple-choice task. The tokens that carry loss are checked on one batch."""
+    from vlm3r.model.data import IGNORE_INDEX, ShardDataset, VideoCollator, read_samples
+    from vlm3r.model.predict import predict
+    from vlm3r.pipelines.build import BuildConfig, build
+    from vlm3r.pipelines.eval.baselines import run_baseline
+    from vlm3r.pipelines.eval.scoring import PredictionSet, evaluate, load_benchmark, load_predictions
+    from vlm3r.scenes.base import AdapterConfig
+    from vlm3r.scenes.scannet import ScanNetAdapter
+
+    root, _ = scannet_root
+    tasks = ("object_size_estimation", "object_rel_distance")
+    out = tmp_path_factory.mktemp("learn_build")
+    build(ScanNetAdapter(root), BuildConfig(out=out, adapter=AdapterConfig(num_frames=8), tasks=tasks, val_fraction=0.0,
+                                            answerable=False, write_video=False), ["scene0001_00", "scene0002_00"])
+    samples = read_samples([out])
+    batch = VideoCollator(pad_token_id=int(qwen_tokenizer.pad_token_id))(
+        [ShardDataset(samples, qwen_tokenizer, get_config("tiny")).load(k) for k in range(2)])
+    for row, labels in zip(batch["input_ids"], batch["labels"]):
+        supervised = qwen_tokenizer.decode(row[labels != IGNORE_INDEX])
+        answers = {s.turns[-1][1] for s in samples}
+        assert supervised.endswith("<|im_end|>") and supervised[: -len("<|im_end|>")] in answers
+    run = tmp_path_factory.mktemp("learn_run") / "run"
+    train(TrainConfig(data=[out], output_dir=run, preset="tiny", max_steps=600, save_steps=10_000, progress=False),
+          tokenizer=qwen_tokenizer)
+    for task in tasks:
+        bench = out / "qa" / task / "scannet.parquet"
+        predict(run, bench, run / f"{task}.jsonl", tokenizer=qwen_tokenizer)
+        items = load_benchmark(bench)
+        model = evaluate(items, load_predictions(run / f"{task}.jsonl"))[0].overall
+        frequency = evaluate(items, PredictionSet(run_baseline("frequency", items, items).predictions, []))[0].overall
+        assert model > frequency, (task, model, frequency)
