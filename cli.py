@@ -948,10 +948,10 @@ def check_cut3r(
 def bench_cmd(
     config: Annotated[str, typer.Option(help="tiny or paper")] = "tiny",
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
+    dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16 (default as the trainer: bf16 on a GPU that has it)")] = None,
     frames: Annotated[Optional[int], typer.Option(min=1, help="frames per video (default: the config's)")] = None,
     steps: Annotated[int, typer.Option(min=1, help="timed steps")] = 3,
-    grad_ckpt: Annotated[bool, typer.Option(help="activation checkpointing in the LM")] = False,
+    grad_ckpt: Annotated[Optional[bool], typer.Option(help="activation checkpointing in the LM (default: the preset's, on for paper)")] = None,
 ) -> None:
     """Forward+backward+AdamW step timing with random weights (JSON on stdout)."""
     from vlm3r.model.bench import bench

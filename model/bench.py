@@ -30,19 +30,27 @@ def _sync(device: torch.device) -> None:
 def bench(
     config: str = "tiny",
     device: str = "cpu",
-    dtype: str = "float32",
+    dtype: str | None = None,
     frames: int | None = None,
     batch: int = 1,
     steps: int = 3,
     warmup: int = 1,
-    grad_ckpt: bool = False,
+    grad_ckpt: bool | None = None,
     prompt_tokens: int = 64,
     answer_tokens: int = 16,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Time ``steps`` training steps; returns a dict of figures (seconds, GiB, tokens/s)."""
+    """Time ``steps`` training steps; returns a dict of figures (seconds, GiB, tokens/s). Defaults
+    are the trainer's: bf16 where the GPU has it (else float32) and the preset's activation
+    checkpointing (on for ``paper``)."""
+    from .train import TRAIN_PRESETS
+
     cfg = get_config(config)
     dev = torch.device(device)
+    if dtype is None:
+        dtype = "bfloat16" if dev.type == "cuda" and torch.cuda.is_bf16_supported() else "float32"
+    if grad_ckpt is None:
+        grad_ckpt = TRAIN_PRESETS[config].gradient_checkpointing
     dt = getattr(torch, dtype)
     t = frames or cfg.num_frames
     torch.manual_seed(seed)
@@ -90,6 +98,7 @@ def bench(
         "config": config,
         "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "dtype": dtype,
+        "grad_ckpt": grad_ckpt,
         "batch": batch,
         "frames": t,
         "sequence_tokens": length,
@@ -110,12 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="tiny", choices=["tiny", "paper"])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="default: as the trainer")
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--grad-ckpt", action="store_true")
+    ap.add_argument("--grad-ckpt", action=argparse.BooleanOptionalAction, default=None, help="default: the preset's")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     a = ap.parse_args(argv)
     if a.threads:

@@ -18,3 +18,5 @@ def test_bench_reports_a_training_step():
     assert res["video_tokens"] == 2 * 6 and res["sequence_tokens"] == 64 + 12 + 16
     assert math.isfinite(res["loss"]) and res["step_s"] > 0 and res["tokens_per_s"] > 0
     assert 0 < res["trainable_params"] < res["total_params"]
+    # the trainer's defaults: float32 without a bf16 GPU, the preset's checkpointing (off for tiny)
+    assert (res["dtype"], res["grad_ckpt"]) == ("float32", False)
