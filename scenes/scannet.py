@@ -77,7 +77,11 @@ def read_axis_alignment(path: Path) -> np.ndarray:
         raise SceneError(path, f"axisAlignment is not numeric ({exc})") from exc
     if values.size != 16 or not np.isfinite(values).all():
         raise SceneError(path, f"axisAlignment needs 16 finite numbers, got {values.size}")
-    return values.reshape(4, 4)
+    m = values.reshape(4, 4)
+    r = m[:3, :3]
+    if np.abs(r.T @ r - np.eye(3)).max() > 1e-3 or abs(np.linalg.det(r) - 1.0) > 1e-3 or not np.allclose(m[3], [0, 0, 0, 1]):
+        raise SceneError(path, "axisAlignment is not a rigid transform (an all-zero, scaled or sheared matrix)")
+    return m
 
 
 def check_labels_ply(path: Path, num_vertices: int) -> None:

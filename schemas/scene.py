@@ -29,6 +29,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+ROTATION_TOL = 1e-3
+"""How far from orthonormal a rotation may be (max entry of ``R^T R - I``): float32 poses and boxes
+are within 1e-6; an all-zero, scaled or sheared matrix is far outside."""
+
+
+def orthonormality_error(r: np.ndarray) -> float:
+    """max |R^T R - I| of a 3x3 matrix (0 for a rotation or a reflection)."""
+    return float(np.abs(r.T @ r - np.eye(3)).max())
+
+
 class OrientedBox(_Model):
     """A solid oriented box in world coordinates (metres, z-up).
 
@@ -55,6 +65,14 @@ class OrientedBox(_Model):
     def _plausible_extent(cls, v: list[float]) -> list[float]:
         if any(x < 0 or x > MAX_EXTENT_M for x in v):
             raise ValueError(f"axes_lengths must lie in [0, {MAX_EXTENT_M}] m, got {v}")
+        return v
+
+    @field_validator("rotation")
+    @classmethod
+    def _is_rotation(cls, v: list[list[float]]) -> list[list[float]]:
+        off = orthonormality_error(np.asarray(v, dtype=float))
+        if off > ROTATION_TOL:
+            raise ValueError(f"rotation is not a rotation (max |R^T R - I| = {off:.3g}): all-zero or sheared box axes")
         return v
 
     @classmethod
@@ -157,6 +175,15 @@ class Frame(_Model):
     depth_path: str | None = None
     camera_to_world: Mat4 = Field(description="4x4, OpenCV camera, z-up world, metres")
     visible: list[VisibleInstance] = Field(default_factory=list)
+
+    @field_validator("camera_to_world")
+    @classmethod
+    def _is_rigid(cls, v: list[list[float]]) -> list[list[float]]:
+        m = np.asarray(v, dtype=float)
+        off = orthonormality_error(m[:3, :3])
+        if off > ROTATION_TOL or abs(np.linalg.det(m[:3, :3]) - 1.0) > ROTATION_TOL or not np.allclose(m[3], [0, 0, 0, 1]):
+            raise ValueError(f"camera_to_world is not a rigid pose (rotation off by {off:.3g}, det {np.linalg.det(m[:3, :3]):.3g}, last row {m[3].tolist()})")
+        return v
 
     def pose(self) -> np.ndarray:
         return np.asarray(self.camera_to_world, dtype=float)

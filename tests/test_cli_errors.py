@@ -118,3 +118,25 @@ def test_help_and_version():
     for name in ("--answerable-min-area", "--exclude-eval-scenes / --no-exclude-eval-scenes", "--preset", "vsibench-meta"):
         assert name in text, name
     assert "…" not in text and "vlm3r-data datasets" not in text
+
+
+def test_a_full_disk_or_a_read_only_out_is_one_line(meta_args, tmp_path, monkeypatch):
+    import errno
+
+    import vlm3r.pipelines.build as build_module
+    import vlm3r.pipelines.exports as exports
+
+    def full(folder, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder))
+
+    monkeypatch.setattr(exports, "write_shards", full)
+    res = CliRunner().invoke(data_app, meta_args + ["--out", str(tmp_path / "o")])
+    assert "No space left on device" in one_line_error(res)
+    monkeypatch.undo()
+
+    def read_only(self, data):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(build_module.Path, "write_bytes", read_only)
+    res = CliRunner().invoke(data_app, meta_args + ["--out", str(tmp_path / "ro")])
+    assert "cannot write here (Permission denied)" in one_line_error(res)

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -223,3 +224,47 @@ def test_unreadable_prediction_files_name_file_and_line(built, tmp_path):
     for path, problem in ((latin, "latin.jsonl:2: not UTF-8 text"), (deep, "deep.jsonl:1: JSON nested too deeply")):
         res = CliRunner().invoke(eval_app, ["score", "--benchmark", str(out), "--predictions", str(path)])
         assert res.exit_code == 2 and problem in res.output and "Traceback" not in res.output, res.output
+
+
+BOX = {"centroid": [1.0, 2.0, 0.5], "axesLengths": [0.4, 0.6, 1.0],
+       "normalizedAxes": [0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0], "min": [0.7, 1.8, 0.0], "max": [1.3, 2.2, 1.0]}
+
+
+@pytest.mark.parametrize("axes, what", [
+    ([0.0] * 9, "all zero"),
+    ([1.0, 0.0, 0.0, 0.7, 0.7, 0.0, 0.0, 0.0, 1.0], "sheared"),
+    ([2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0], "scaled"),
+])
+def test_boxes_whose_axes_are_not_a_rotation_are_refused(tmp_path, axes, what):
+    from vlm3r.scenes.registry import make_adapter
+
+    entry = {"room_size": 20.0, "room_center": [0, 0, 1], "object_counts": {"chair": 1, "table": 1}, "dataset": "scannet",
+             "video_path": "x.mp4", "object_bbox": {"chair": [BOX], "table": [dict(BOX, normalizedAxes=axes)]}}
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"scene0001_00": entry, "scene0002_00": dict(entry, object_bbox={"chair": [BOX]}, object_counts={"chair": 1})}))
+    summary = build(make_adapter("vsibench-meta", meta), BuildConfig(out=tmp_path / "out"))
+    assert summary.scenes_ok == 1, what  # the good scene is built
+    assert "rotation is not a rotation" in summary.skipped["scene0001_00"]
+
+
+def test_poses_that_are_not_rigid_are_refused():
+    from pydantic import ValidationError
+
+    from vlm3r.schemas.scene import Frame
+
+    good = np.eye(4)
+    Frame(frame_id=0, timestamp_s=0.0, camera_to_world=good.tolist())
+    for bad in (np.diag([1.0, 1.0, 2.0, 1.0]), np.zeros((4, 4)), np.diag([1.0, 1.0, -1.0, 1.0])):
+        with pytest.raises(ValidationError, match="not a rigid pose"):
+            Frame(frame_id=0, timestamp_s=0.0, camera_to_world=bad.tolist())
+
+
+def test_an_all_zero_axis_alignment_is_refused(scannet_root, tmp_path):
+    root = raw_root(scannet_root, tmp_path / "raw")
+    txt = root / "scans" / "scene0001_00" / "scene0001_00.txt"
+    lines = [("axisAlignment = " + " ".join(["0"] * 16)) if ln.startswith("axisAlignment") else ln for ln in txt.read_text().splitlines()]
+    txt.write_text("\n".join(lines) + "\n")
+    summary = build(ScanNetAdapter(root), config(tmp_path / "out"))
+    assert summary.scenes_ok == 1
+    reason = summary.skipped["scene0001_00"]
+    assert "scene0001_00.txt" in reason and "axisAlignment is not a rigid transform" in reason
