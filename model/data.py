@@ -101,6 +101,8 @@ def _sample_from_line(row: Any, root: Path, source: str, task: str, where: str) 
     first = next(r for r, _ in turns if r != "system")
     if first != "user":
         raise ValueError(f"{where}: the conversation must start with a human turn")
+    if row.get("video") is not None and not isinstance(row["video"], str):
+        raise ValueError(f"{where}: 'video' must be a path (text) or null, got {type(row['video']).__name__}")
     build = row.get("build")
     if build is not None and not isinstance(build, str):
         raise ValueError(f"{where}: 'build' must be a path relative to the shard's folder")
@@ -217,7 +219,13 @@ def read_mp4(path: Path) -> list[np.ndarray]:
         raise ImportError("reading videos needs PyAV: pip install av") from e
     try:
         with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.codec_context.width * stream.codec_context.height > MAX_FRAME_PIXELS:
+                raise SampleError("frame too large", f"{path}: {stream.codec_context.width}x{stream.codec_context.height} "
+                                  f"video, more than {MAX_FRAME_PIXELS:,} pixels a frame")
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except SampleError:
+        raise
     except Exception as e:  # PyAV raises many types (InvalidDataError, OSError, ...)
         raise SampleError("unreadable video", f"{path}: unreadable video ({type(e).__name__}: {e})") from None
     if not frames:
@@ -257,6 +265,12 @@ class LoadedFrames:
         return time_instruction(self.video_s, self.times_s)
 
 
+MAX_FRAME_PIXELS = 4096 * 4096
+"""Frames above this many pixels are refused from their header (real frames are at most 1920x1440)."""
+MAX_FRAME_METADATA_BYTES = 64 * 2**20
+"""A frame_metadata.json above this size is refused (a real one of 32 frames is tens of kB)."""
+
+
 class FrameReader:
     """Reads ``num_frames`` linspace frames of a video (frames folder first, mp4 second).
 
@@ -274,11 +288,14 @@ class FrameReader:
         if scene_dir not in self._lists:
             meta = scene_dir / "frame_metadata.json"
             try:
+                if meta.stat().st_size > MAX_FRAME_METADATA_BYTES:
+                    raise ValueError(f"larger than {MAX_FRAME_METADATA_BYTES:,} bytes")
                 data = json.loads(meta.read_text(encoding="utf-8"))
                 frames = data["frames"]
                 ids = [int(f["frame_id"]) for f in frames]
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise SampleError("bad frame metadata", f"{meta}: unreadable frame metadata ({e})") from None
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+                what = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+                raise SampleError("bad frame metadata", f"{meta}: unreadable frame metadata ({what})") from None
             self._lists[scene_dir] = [(fid, scene_dir / "frames" / f"{fid:06d}.jpg") for fid in ids]
             try:  # the stream's length and the frames' timestamps, for the time instruction
                 fps, n = float(data["fps"]), int(data["num_stream_frames"])
@@ -335,10 +352,15 @@ class FrameReader:
         images = []
         for p in pos:
             path = listed[int(p)][1]
+            if path.exists() and not path.is_file():  # a FIFO or a folder would block or fail the read
+                raise SampleError("missing frames", f"{path}: not a regular file")
             try:
                 with Image.open(path) as im:
+                    w, h = im.size  # from the header: refuse before decoding
+                    if w * h > MAX_FRAME_PIXELS:
+                        raise SampleError("frame too large", f"{path}: {w}x{h} frame, more than {MAX_FRAME_PIXELS:,} pixels")
                     images.append(np.asarray(im.convert("RGB")))
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, Image.DecompressionBombError) as e:
                 raise SampleError(
                     "missing frames", f"{path}: missing or unreadable frame ({type(e).__name__})"
                 ) from None
@@ -578,7 +600,7 @@ class ShardDataset:
         self.video = VideoEncoder(cfg, num_frames, cache)
         self.encoder = ConversationEncoder(tokenizer, self.video.num_frames * cfg.tokens_per_frame)
         self.require_cache = require_cache
-        self.max_length = max_length
+        self.max_length = max_length if max_length is not None else cfg.text.max_position_embeddings  # the LM's limit
         self.skips = SkipLog()
         located: dict[tuple, VideoSource | None] = {}
         kept: list[tuple[TrainSample, VideoSource]] = []

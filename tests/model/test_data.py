@@ -21,8 +21,10 @@ from vlm3r.model.data import (  # noqa: E402
     IGNORE_INDEX,
     ConversationEncoder,
     FrameReader,
+    SampleError,
     ShardDataset,
     VideoCollator,
+    VideoSource,
     linspace_positions,
     locate_video,
     mix_samples,
@@ -354,3 +356,63 @@ def test_cut3r_frames_are_the_siglip_input_upsampled_as_vlm3r_does(tiny_cfg):
     # not the raw frames resized straight to CUT3R's size (what was done before)
     raw = F.interpolate(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255, size=(56, 56), mode="bilinear", antialias=True)
     assert (got - raw).abs().max() > 0.05
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's header) with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_corrupted_builds_are_skipped_and_counted_never_hang(build, qwen_tokenizer, tiny_cfg):
+    """Hostile scene folders: a FIFO frame (would block for ever), a 30000 x 30000 frame header
+    (a decompression bomb), a 100k-deep frame_metadata.json; each sample is skipped with a reason."""
+    import os
+
+    root, ids = build
+    s1 = root / "scenes/scannet/s1"
+    fifo = s1 / "frames" / f"{ids['s1'][0]:06d}.jpg"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    (s1 / "video.mp4").unlink()
+    bomb = root / "scenes/arkit/a1/frames" / f"{ids['a1'][0]:06d}.jpg"
+    bomb.write_bytes(png_header_only(30_000, 30_000))
+    (root / "scenes/scannet/s2/frame_metadata.json").write_text("[" * 100_000 + "]" * 100_000)
+    (root / "scenes/scannet/s2/video.mp4").unlink()
+    ds = ShardDataset(read_samples([root]), qwen_tokenizer, tiny_cfg)
+    reasons = []
+    for k in range(len(ds.items)):
+        with pytest.raises(SampleError) as err:
+            ds.load(k)
+        reasons.append(str(err.value))
+    assert any(f"{fifo}: not a regular file" in r for r in reasons)
+    assert any(f"{bomb}: missing or unreadable frame (DecompressionBombError)" in r for r in reasons)  # Pillow's own limit
+    assert any("frame_metadata.json: unreadable frame metadata (nested too deeply)" in r for r in reasons)
+    with pytest.raises(RuntimeError, match="none of the 4 training samples could be read"):
+        ds[0]
+    # under Pillow's limit but above ours (4096 x 4096): refused from the header, before decoding
+    bomb.write_bytes(png_header_only(5_000, 5_000))
+    with pytest.raises(SampleError, match=rf"{bomb}: 5000x5000 frame, more than 16,777,216 pixels"):
+        FrameReader(4).read(VideoSource(root / "scenes/arkit/a1", None))
+
+
+def test_a_shard_line_with_a_non_path_video_is_named(build):
+    root, _ = build
+    bad = write_shard(root, "object_size_estimation", "scannet", [dict(conv("v", "scannet", "s1", "Q?", "1"), video=7)])
+    with pytest.raises(ValueError, match=rf"{bad}:1: 'video' must be a path \(text\) or null, got int"):
+        read_samples([root])
+
+
+def test_samples_longer_than_the_lm_are_skipped(build, qwen_tokenizer, tiny_cfg):
+    root, _ = build
+    long = conv("long", "scannet", "s2", "chair " * (tiny_cfg.text.max_position_embeddings + 10), "2")
+    write_shard(root, "object_size_estimation", "scannet", [long])
+    samples = [s for s in read_samples([root]) if s.id == "long"]
+    with pytest.raises(SampleError, match="longer than max_length 4096 tokens"):
+        ShardDataset(samples, qwen_tokenizer, tiny_cfg).load(0)
