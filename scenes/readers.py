@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.scenes.base import SceneError
+from vlm3r.scenes.base import MAX_IMAGE_PIXELS, SceneError
 
 
 def read_json(path: Path, what: str = "file") -> object:
@@ -50,8 +50,10 @@ def read_image(path: Path, what: str = "image") -> np.ndarray:
         raise SceneError(path, f"missing {what}")
     try:
         with Image.open(path) as im:
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # from the header, before decoding
+                raise SceneError(path, f"{im.size[0]}x{im.size[1]} {what}, more than {MAX_IMAGE_PIXELS:,} pixels")
             if im.mode in ("RGB", "L", "I;16", "I;16B", "I;16L", "I"):
                 return np.asarray(im)
             return np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise SceneError(path, f"unreadable {what} ({exc})") from exc

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 from vlm3r.scenes.base import (
+    MAX_IMAGE_PIXELS,
     AdaptedScene,
     AdapterConfig,
     SceneError,
@@ -173,19 +174,30 @@ def resolve_aliases(mask: np.ndarray, aliases: dict[int, int]) -> np.ndarray:
     return mapped[inverse].reshape(mask.shape)
 
 
+MAX_MASK_BYTES = 64 * 2**20  # a 4096 x 4096 16-bit mask, uncompressed, is 32 MiB
+
+
 def _read_masks(zip_path: Path, frame_ids: np.ndarray) -> dict[int, np.ndarray]:
-    """Instance PNGs of the requested frames that the zip holds (H, W) int64."""
+    """Instance PNGs of the requested frames that the zip holds, (H, W) in their own integer type
+    (8 or 16 bit). A member larger than ``MAX_MASK_BYTES`` or an image above ``MAX_IMAGE_PIXELS`` is
+    refused before it is read or decoded."""
     from PIL import Image
 
     masks: dict[int, np.ndarray] = {}
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            names = {Path(n).stem: n for n in zf.namelist() if n.endswith(".png")}
+            infos = {Path(i.filename).stem: i for i in zf.infolist() if i.filename.endswith(".png")}
             for fid in frame_ids:
-                name = names.get(str(int(fid)))
-                if name is not None:
-                    with Image.open(io.BytesIO(zf.read(name))) as im:
-                        masks[int(fid)] = np.asarray(im).astype(np.int64)
+                info = infos.get(str(int(fid)))
+                if info is None:
+                    continue
+                if info.file_size > MAX_MASK_BYTES:
+                    raise SceneError(zip_path, f"{info.filename}: {info.file_size:,} bytes inflated, more than an instance mask can be")
+                with Image.open(io.BytesIO(zf.read(info))) as im:
+                    if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                        raise SceneError(zip_path, f"{info.filename}: {im.size[0]}x{im.size[1]} mask, more than {MAX_IMAGE_PIXELS:,} pixels")
+                    mask = np.asarray(im)
+                masks[int(fid)] = mask if mask.dtype.kind in "ui" else mask.astype(np.int32)
     except (zipfile.BadZipFile, OSError) as exc:
         raise SceneError(zip_path, f"unreadable instance zip ({exc})") from exc
     return masks

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from vlm3r.scenes.base import (
+    MAX_IMAGE_PIXELS,
     AdaptedScene,
     AdapterConfig,
     SceneError,
@@ -189,6 +190,10 @@ def _frame_index(key: str, path: Path) -> int:
     return int(m.group(1))
 
 
+MAX_STREAM_FRAMES = 1_000_000
+"""More frames than any capture holds (9 hours at 30 fps): a pose key beyond it is refused."""
+
+
 def read_pose_intrinsic_imu(path: Path) -> FrameCameras:
     """``pose_intrinsic_imu.json`` -> cameras (``aligned_pose``, ``intrinsic``, ``timestamp``).
     Frames are numbered by their key; a missing or non-finite entry is an invalid frame."""
@@ -197,6 +202,9 @@ def read_pose_intrinsic_imu(path: Path) -> FrameCameras:
         raise SceneError(path, "expected a non-empty {frame_xxxxxx: {...}} object")
     idx = {key: _frame_index(key, path) for key in data}
     n = max(idx.values()) + 1
+    if n > MAX_STREAM_FRAMES:
+        last = max(idx, key=idx.get)
+        raise SceneError(path, f"{last}: frame index {n - 1:,} is implausible (more than {MAX_STREAM_FRAMES:,} frames)")
     poses = np.full((n, 4, 4), np.nan)
     ks = np.full((n, 3, 3), np.nan)
     ts = np.full(n, np.nan)
@@ -334,10 +342,12 @@ class DepthBin:
         millimetres, else a raw-deflate block of float32 metres."""
         depth = self._lz4_mm(data)
         if depth is None:
-            try:
-                raw = zlib.decompress(data, wbits=-zlib.MAX_WBITS)
+            try:  # at most one byte more than the largest depth image: a deflate bomb stops there
+                raw = zlib.decompressobj(wbits=-zlib.MAX_WBITS).decompress(data, 4 * MAX_IMAGE_PIXELS + 1)
             except zlib.error as exc:
                 raise SceneError(self.path, f"frame {k}: neither an lz4 nor a raw-deflate depth record ({exc})") from exc
+            if len(raw) > 4 * MAX_IMAGE_PIXELS:
+                raise SceneError(self.path, f"frame {k}: depth record inflates past {4 * MAX_IMAGE_PIXELS:,} bytes")
             if len(raw) % 4:
                 raise SceneError(self.path, f"frame {k}: {len(raw)} inflated bytes are not float32 depth")
             depth = np.frombuffer(raw, dtype="<f4")

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm3r.scenes.base import MAX_IMAGE_PIXELS
+
 COMPRESSION_COLOR = {-1: "unknown", 0: "raw", 1: "png", 2: "jpeg"}
 COMPRESSION_DEPTH = {-1: "unknown", 0: "raw_ushort", 1: "zlib_ushort", 2: "occi_ushort"}
 
@@ -104,6 +106,9 @@ class SensReader:
         except (struct.error, ValueError) as exc:
             raise self._fail("truncated header") from exc
         off = 12 + name_len + 292
+        for what, w, h in (("colour", cw, ch), ("depth", dw, dh)):
+            if w * h > MAX_IMAGE_PIXELS:
+                raise self._fail(f"header claims {w}x{h} {what} images, more than {MAX_IMAGE_PIXELS:,} pixels")
         if n > size // _FRAME_HEADER.itemsize:
             raise self._fail(f"header claims {n} frames, more than the file can hold")
         self.header = SensHeader(
@@ -119,6 +124,10 @@ class SensReader:
             headers[i] = np.frombuffer(self._read(off, hsize), dtype=_FRAME_HEADER)[0]
             off += hsize
             offsets[i] = off
+            for what, claimed, limit in (("colour", int(headers[i]["color_size"]), 3 * cw * ch + 65536),
+                                         ("depth", int(headers[i]["depth_size"]), 3 * dw * dh + 65536)):
+                if claimed > limit:  # even uncompressed it would fit in less
+                    raise self._fail(f"frame {i}: claims {claimed:,} {what} bytes, more than {limit:,} for its image size")
             off += int(headers[i]["color_size"]) + int(headers[i]["depth_size"])
             if off > size:
                 raise self._fail(f"truncated in the image data of frame {i} of {n}")
@@ -152,7 +161,12 @@ class SensReader:
         if comp in (1, 2):
             try:
                 with Image.open(io.BytesIO(data)) as im:
+                    if im.size != (self.header.color_width, self.header.color_height):  # from the image header
+                        raise self._fail(f"frame {i}: colour image is {im.size[0]}x{im.size[1]}, the header says "
+                                         f"{self.header.color_width}x{self.header.color_height}")
                     return np.asarray(im.convert("RGB"))
+            except SensError:
+                raise
             except Exception as exc:
                 raise self._fail(f"frame {i}: undecodable colour image ({exc})") from exc
         if comp == 0:
@@ -166,14 +180,15 @@ class SensReader:
         """Depth image (H, W) uint16 in stored units (divide by ``header.depth_shift`` for metres)."""
         comp = self.header.depth_compression
         data = self.depth_bytes(i)
+        h, w = self.header.depth_height, self.header.depth_width
         if comp == 1:
-            try:
-                data = zlib.decompress(data)
+            try:  # inflate at most one byte more than the frame can hold: a zlib bomb stops there
+                inflater = zlib.decompressobj()
+                data = inflater.decompress(data, h * w * 2 + 1)
             except zlib.error as exc:
                 raise self._fail(f"frame {i}: corrupt zlib depth ({exc})") from exc
         elif comp != 0:
             raise self._fail(f"unsupported depth compression {COMPRESSION_DEPTH.get(comp, comp)}")
-        h, w = self.header.depth_height, self.header.depth_width
         if len(data) != h * w * 2:
             raise self._fail(f"frame {i}: depth has {len(data)} bytes, expected {h * w * 2}")
         return np.frombuffer(data, dtype="<u2").reshape(h, w)
