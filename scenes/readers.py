@@ -11,12 +11,23 @@ import numpy as np
 from vlm3r.scenes.base import MAX_IMAGE_PIXELS, SceneError
 
 
+MAX_JSON_BYTES = 1 << 30
+"""Largest JSON file a scene may have (ScanNet's segs.json of a large scan is ~50 MB); a bigger
+one (or a link to one) is refused before it is read."""
+
+
 def read_json(path: Path, what: str = "file") -> object:
-    """Parsed JSON, or SceneError naming the file."""
+    """Parsed JSON, or SceneError naming the file (missing, larger than ``MAX_JSON_BYTES``, not
+    UTF-8, not JSON, or nested too deeply)."""
     if not path.is_file():
         raise SceneError(path, f"missing {what}")
+    size = path.stat().st_size  # of the target when the path is a link
+    if size > MAX_JSON_BYTES:
+        raise SceneError(path, f"{size:,} bytes, more than a {what} can be ({MAX_JSON_BYTES:,})")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise SceneError(path, f"invalid JSON (nested too deeply for a {what})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SceneError(path, f"invalid JSON ({exc})") from exc
 

@@ -155,3 +155,19 @@ def test_scannetpp_pose_keys_far_beyond_any_capture_are_refused(tmp_path):
     path.write_text(json.dumps({"frame_000000": entry, "frame_1000000000": entry}))
     with pytest.raises(SceneError, match=r"pose_intrinsic_imu\.json: frame_1000000000: frame index 1,000,000,000 is implausible"):
         read_pose_intrinsic_imu(path)
+
+
+def test_json_files_too_big_or_too_deep_are_refused(tmp_path, monkeypatch):
+    import vlm3r.scenes.readers as readers
+
+    deep = tmp_path / "segs.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SceneError, match=r"segs\.json: invalid JSON \(nested too deeply for a segments file\)"):
+        readers.read_json(deep, "segments file")
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:  # sparse: 2 GiB claimed, nothing written
+        f.truncate(2 << 30)
+    link = tmp_path / "link.json"
+    link.symlink_to(huge)
+    with pytest.raises(SceneError, match=r"link\.json: 2,147,483,648 bytes, more than a segments file can be"):
+        readers.read_json(link, "segments file")
