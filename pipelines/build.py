@@ -28,6 +28,7 @@ import socket
 import shutil
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -276,7 +277,7 @@ def generate_qa(
     work = partial(scene_drafts, out=out, dataset=dataset, config=config)
     executor = make_executor(config.executor, config.workers, config.ray_address)
     failures: dict[str, dict[str, str]] = {}
-    unanswerable: dict[str, dict[str, int]] = {}
+    unanswerable: dict[str, Counter] = {}
     total = len(scene_ids) + len(tasks)
     for ref, per_task, failed, dropped in executor.map_unordered(work, sorted(scene_ids)):
         refs.append(ref)
@@ -284,9 +285,7 @@ def generate_qa(
         for name, reason in failed.items():
             failures.setdefault(name, {})[ref.scene_id] = reason
         for name, reasons in dropped.items():
-            for reason, n in reasons.items():
-                unanswerable.setdefault(name, {}).setdefault(reason, 0)
-                unanswerable[name][reason] += n
+            unanswerable.setdefault(name, Counter()).update(reasons)
         if (ref.dataset, ref.scene_id) in eval_list:
             eval_scenes.add(ref.scene_id)
         for name, (task_drafts, dt) in per_task.items():
