@@ -140,3 +140,46 @@ def test_a_full_disk_or_a_read_only_out_is_one_line(meta_args, tmp_path, monkeyp
     monkeypatch.setattr(build_module.Path, "write_bytes", read_only)
     res = CliRunner().invoke(data_app, meta_args + ["--out", str(tmp_path / "ro")])
     assert "cannot write here (Permission denied)" in one_line_error(res)
+
+
+def test_long_steps_report_counted_progress_and_the_summary_is_the_command_wall_time(meta_args, tmp_path):
+    import time
+
+    from vlm3r.pipelines.build import BuildConfig, build
+    from vlm3r.scenes.registry import make_adapter
+
+    adapter = make_adapter("vsibench-meta", META)
+    ids = adapter.list_scenes()[:4]
+    adapted, qa = [], []
+    started = time.perf_counter() - 100.0  # the command began 100 s ago (e.g. demo synthesis)
+    summary = build(adapter, BuildConfig(out=tmp_path / "o", tasks=("room_size_estimation", "object_counting")), ids,
+                    on_result=lambda r: adapted.append(r.scene_id), on_qa=lambda d, t: qa.append((d, t)), started=started)
+    assert sorted(adapted) == sorted(ids)
+    assert qa[-1] == (4 + 2, 4 + 2) and [d for d, _ in qa] == list(range(1, 7))  # 4 scenes, then 2 task exports
+    assert summary.seconds >= 100.0  # the whole command, not just the build call
+
+
+def test_figures_and_demo_synthesis_report_progress(tmp_path):
+    from vlm3r.pipelines.report.visualize import render_build_figures
+    from vlm3r.scenes.demo.dataset import ensure_demo_dataset
+    from vlm3r.scenes.demo.synthetic import SyntheticConfig
+
+    calls = []
+    cfg = SyntheticConfig(n_frames=8, width=48, height=36, mesh_resolution=0.2, n_objects=(4, 5))
+    root = ensure_demo_dataset(2, cache_dir=tmp_path / "cache", config=cfg, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)]
+    calls.clear()
+    ensure_demo_dataset(2, cache_dir=tmp_path / "cache", config=cfg, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == []  # cached: nothing to do
+    from vlm3r.pipelines.build import BuildConfig, build
+    from vlm3r.scenes.demo.dataset import demo_adapter
+
+    out = tmp_path / "out"
+    build(demo_adapter(root), BuildConfig(out=out, tasks=("room_size_estimation",), write_video=False))
+    figs = render_build_figures(out, scenes=[("demo", "demo0000_00")], on_progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)] and len(figs) == 2
+
+
+def test_outputs_people_make_are_ignored_by_git():
+    ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
+    assert "runs/" in ignored and "demo_out/" in ignored

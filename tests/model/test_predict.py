@@ -114,7 +114,9 @@ def test_predictions_are_greedy_decoding(demo_build, model_dir, qwen_tokenizer, 
     assert any(row["prediction"] for row in lines)
 
     batched = tmp_path / "batched.jsonl"
-    predict(model_dir, bench, batched, tokenizer=qwen_tokenizer, batch_size=3)
+    progress = []
+    predict(model_dir, bench, batched, tokenizer=qwen_tokenizer, batch_size=3, on_progress=lambda d, t: progress.append((d, t)))
+    assert progress[-1] == (len(records), len(records)) and all(a[0] < b[0] for a, b in zip(progress, progress[1:]))
     assert batched.read_text() == out.read_text()  # left padding does not change greedy answers
 
 
