@@ -32,7 +32,8 @@ def numeric_distractors(
     ``0.2 * answer``. Draws are sequential and uniform over the grid points still allowed, all from
     ``rng``. Returns ints when ``d == 0`` (e.g. centimetres), floats rounded to ``d`` decimals
     otherwise. Raises ValueError for a non-positive or non-finite answer, or when ``k`` values
-    cannot fit (k > 4 can be impossible; k <= 3 always fits).
+    cannot fit (k > 4 can be impossible; k <= 3 always fits). Memory is O(k) whatever the answer:
+    the allowed grid points are kept as integer ranges, never materialised.
     """
     a = float(answer)
     if not np.isfinite(a) or a <= 0:
@@ -43,16 +44,55 @@ def numeric_distractors(
     for d in range(max(decimals, 0), max(decimals, 0) + _MAX_EXTRA_DECIMALS + 1):
         scale = 10.0**d
         lo, hi = int(np.ceil(LOW * a * scale - _TOL)), int(np.floor(HIGH * a * scale + _TOL))
-        grid = np.arange(lo, hi + 1, dtype=np.float64) / scale
-        allowed = np.abs(grid - a) >= gap - _TOL
+        allowed = [(lo, hi)] if lo <= hi else []  # grid points i / scale for i in these integer ranges (inclusive)
+        allowed = _without(allowed, _too_close(a, gap, scale))
         picks: list[float] = []
-        while len(picks) < k and allowed.any():
-            x = float(grid[np.flatnonzero(allowed)[rng.integers(allowed.sum())]])
+        while len(picks) < k and allowed:
+            x = _nth(allowed, int(rng.integers(sum(b - a_ + 1 for a_, b in allowed)))) / scale
             picks.append(x)
-            allowed &= np.abs(grid - x) >= gap - _TOL
+            allowed = _without(allowed, _too_close(x, gap, scale))
         if len(picks) == k:
             return [int(round(x)) for x in picks] if d == 0 else [round(x, d) for x in picks]
     raise ValueError(f"cannot place {k} distractors {MIN_GAP:.0%} apart in [{LOW}, {HIGH}] x {a}")
+
+
+def _too_close(centre: float, gap: float, scale: float) -> tuple[int, int]:
+    """The integer range of grid points ``i / scale`` closer than ``gap`` to ``centre``, decided by
+    the same float64 comparison a materialised grid would make (``|i / scale - centre| < gap - tol``)."""
+    near = lambda i: abs(i / scale - centre) < gap - _TOL  # noqa: E731
+    first = int(np.floor((centre - gap) * scale)) - 2
+    while not near(first) and first <= centre * scale:
+        first += 1
+    last = int(np.ceil((centre + gap) * scale)) + 2
+    while not near(last) and last >= centre * scale:
+        last -= 1
+    return (first, last) if near(first) and near(last) else (1, 0)
+
+
+def _without(ranges: list[tuple[int, int]], cut: tuple[int, int]) -> list[tuple[int, int]]:
+    """Sorted inclusive integer ranges minus the inclusive range ``cut`` (empty when cut[0] > cut[1])."""
+    c0, c1 = cut
+    if c0 > c1:
+        return ranges
+    out = []
+    for a, b in ranges:
+        if b < c0 or a > c1:
+            out.append((a, b))
+            continue
+        if a < c0:
+            out.append((a, c0 - 1))
+        if b > c1:
+            out.append((c1 + 1, b))
+    return out
+
+
+def _nth(ranges: list[tuple[int, int]], n: int) -> int:
+    """The ``n``-th (0-based) integer of sorted inclusive ranges."""
+    for a, b in ranges:
+        if n <= b - a:
+            return a + n
+        n -= b - a + 1
+    raise IndexError(n)
 
 
 def numeric_choice_texts(values: Sequence[float], min_decimals: int = 1) -> tuple[str, ...]:

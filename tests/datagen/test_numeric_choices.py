@@ -65,3 +65,22 @@ def test_too_many_distractors_raise():
     # A range of 1.5 x answer with 0.2 x answer spacing holds at most 8 values, answer included.
     with pytest.raises(ValueError, match="cannot place"):
         numeric_distractors(1.0, np.random.default_rng(0), k=9)
+
+
+def test_distractor_memory_does_not_grow_with_the_answer():
+    """A huge answer (schema-valid scenes reach 1e6 cm sizes) costs no grid in memory: the old
+    materialised grid of 1.5 x answer x 10 points would be 12 GB here."""
+    import tracemalloc
+
+    import numpy as np
+
+    from vlm3r.datagen.numeric_choices import numeric_distractors
+
+    tracemalloc.start()
+    values = numeric_distractors(1e9, np.random.default_rng(0), 3, decimals=1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20
+    options = [1e9, *values]
+    assert all(0.25e9 <= v <= 1.75e9 for v in values)
+    assert all(abs(x - y) >= 0.2e9 - 1e-3 for i, x in enumerate(options) for y in options[i + 1:])
