@@ -115,16 +115,18 @@ def instance_vertices(segs_path: Path, agg_path: Path, num_vertices: int) -> Ins
     becomes an alias of the kept one, so that instance masks drawn with either id agree. A group that
     only shares some segments is kept without them. A warning names the scene's file.
     """
-    segs = read_json(segs_path, "file").get("segIndices")
+    segs_json = read_json(segs_path, "segments file")
+    segs = segs_json.get("segIndices") if isinstance(segs_json, dict) else None
     if not isinstance(segs, list) or len(segs) != num_vertices:
         n = len(segs) if isinstance(segs, list) else "no"
         raise SceneError(segs_path, f"segIndices has {n} entries, mesh has {num_vertices} vertices")
     seg_of_vertex = np.asarray(segs, dtype=np.int64)
     order = np.argsort(seg_of_vertex, kind="stable")
     seg_sorted = seg_of_vertex[order]
-    groups = read_json(agg_path, "file").get("segGroups")
+    agg = read_json(agg_path, "aggregation file")
+    groups = agg.get("segGroups") if isinstance(agg, dict) else None
     if not isinstance(groups, list):
-        raise SceneError(agg_path, "no segGroups list")
+        raise SceneError(agg_path, "no segGroups list (expected a JSON object with a segGroups list)")
     out: list[tuple[int, str, np.ndarray]] = []
     aliases: dict[int, int] = {}
     seen: set[int] = set()

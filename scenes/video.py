@@ -44,6 +44,8 @@ def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, crf: i
     if not frames:
         raise ValueError("no frames to encode")
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+    if h < 2 or w < 2:
+        raise ValueError(f"{path}: frames of {frames[0].shape[1]}x{frames[0].shape[0]} pixels are too small to encode a video")
     rate = Fraction(fps).limit_denominator(1000)
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=rate, options={

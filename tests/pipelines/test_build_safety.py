@@ -268,3 +268,15 @@ def test_an_all_zero_axis_alignment_is_refused(scannet_root, tmp_path):
     assert summary.scenes_ok == 1
     reason = summary.skipped["scene0001_00"]
     assert "scene0001_00.txt" in reason and "axisAlignment is not a rigid transform" in reason
+
+
+@pytest.mark.parametrize("name, body, problem", [
+    ("scene0001_00_vh_clean_2.0.010000.segs.json", "[1, 2, 3]", "segIndices has no entries"),
+    ("scene0001_00.aggregation.json", '"a string"', "no segGroups list"),
+])
+def test_json_of_the_wrong_type_is_named_with_its_file(scannet_root, tmp_path, name, body, problem):
+    root = raw_root(scannet_root, tmp_path / "raw")
+    (root / "scans" / "scene0001_00" / name).write_text(body)
+    summary = build(ScanNetAdapter(root), config(tmp_path / "out"))
+    reason = summary.skipped["scene0001_00"]
+    assert name in reason and problem in reason and "AttributeError" not in reason

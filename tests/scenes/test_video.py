@@ -51,3 +51,10 @@ def test_mp4_bytes_are_the_same_in_another_process(tmp_path):
     write_mp4([np.full((32, 48, 3), 30 * k, np.uint8) for k in range(6)], tmp_path / "c.mp4")
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes() == (tmp_path / "c.mp4").read_bytes()
 
+
+
+def test_frames_too_small_to_encode_are_named(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"tiny\.mp4: frames of 1x1 pixels are too small"):
+        write_mp4([np.zeros((1, 1, 3), np.uint8)] * 3, tmp_path / "tiny.mp4")
