@@ -512,27 +512,28 @@ def visualize_command(
     runs: Annotated[Optional[list[Path]], typer.Option("--run", help="vlm3r-train run folders whose training loss to plot (repeatable)")] = None,
 ) -> None:
     """PNG pictures of scenes (top-down), of the task distribution and of questions; HTML report."""
-    from vlm3r.pipelines.report.stats import build_stats
+    from vlm3r.pipelines.report.stats import build_records, build_stats
     from vlm3r.pipelines.report import visualize as viz
 
     dest = dest or out / "figures"
 
     def run() -> list[Path]:
-        st = build_stats(out)
+        all_records = build_records(out)  # read once: statistics and the answers figure
+        st = build_stats(out, all_records)
         if all_scenes:
             scenes = viz.list_scenes(out)
         elif scene:
             scenes = [viz.find_scene(out, s) for s in scene]
         else:
             scenes = viz.list_scenes(out)[:1]
-        records = viz.find_questions(out, question or [])
+        records = viz.find_questions(out, question or [], all_records)
         with progress_bars() as bars:
             figures = viz.render_build_figures(out, st, scenes, records, merge_variants=not variants,
                                                on_progress=bars("figures"))
         res = {name: _read_json(p) for name, p in run_names(results or []).items()}
         losses = {name: viz.read_run_losses(p.parent) for name, p in run_names([d / "train_summary.json" for d in runs or []]).items()}
         if report or res or losses:
-            figures = viz.report_figures(out, res, losses) + figures
+            figures = viz.report_figures(all_records, res, losses) + figures
         written = viz.write_figures(figures, dest)
         if report:
             written.append(viz.write_html_report(out, dest / "report.html", st, figures, res))

@@ -211,8 +211,9 @@ def locate_video(root: Path, video: str | None, source: str, dataset: str, scene
     return VideoSource(scene_dir, mp4)
 
 
-def read_mp4(path: Path) -> list[np.ndarray]:
-    """Every frame of an mp4 as (H, W, 3) uint8 RGB (PyAV). See ``mp4_rate``."""
+def read_mp4(path: Path) -> tuple[list[np.ndarray], float | None]:
+    """Every frame of an mp4 as (H, W, 3) uint8 RGB (PyAV), and the stream's average frame rate
+    (None when the file gives none)."""
     try:
         import av
     except ImportError as e:  # pragma: no cover - av is a core dependency
@@ -223,6 +224,7 @@ def read_mp4(path: Path) -> list[np.ndarray]:
             if stream.codec_context.width * stream.codec_context.height > MAX_FRAME_PIXELS:
                 raise SampleError("frame too large", f"{path}: {stream.codec_context.width}x{stream.codec_context.height} "
                                   f"video, more than {MAX_FRAME_PIXELS:,} pixels a frame")
+            rate = float(stream.average_rate) if stream.average_rate else None
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except SampleError:
         raise
@@ -230,19 +232,7 @@ def read_mp4(path: Path) -> list[np.ndarray]:
         raise SampleError("unreadable video", f"{path}: unreadable video ({type(e).__name__}: {e})") from None
     if not frames:
         raise SampleError("unreadable video", f"{path}: no frames decoded")
-    return frames
-
-
-def mp4_rate(path: Path) -> float | None:
-    """Frames per second of an mp4's video stream (its average rate), or None."""
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            rate = container.streams.video[0].average_rate
-        return float(rate) if rate else None
-    except Exception:  # a rate is only needed for the time instruction
-        return None
+    return frames, rate
 
 
 @dataclass(frozen=True)
@@ -325,10 +315,10 @@ class FrameReader:
             raise problem
         if problem is not None:
             log.warning("%s; reading %s instead", problem, source.mp4)
-        frames = read_mp4(source.mp4)
+        frames, rate = read_mp4(source.mp4)
         pos = linspace_positions(len(frames), self.num_frames)
         ids = tuple(int(p) for p in pos)
-        rate = mp4_rate(source.mp4)  # decord's view of a video, as VLM-3R reads it
+        # decord's view of a video's times, as VLM-3R reads it
         video_s, times = (len(frames) / rate, tuple(int(p) / rate for p in pos)) if rate else (None, None)
         if source.scene_dir is not None:
             # A build's mp4 holds exactly the listed frames, in order: keep the frames folder's cache key.

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vlm3r.pipelines.exports import json_lines, write_shards
@@ -28,13 +28,14 @@ from vlm3r.pipelines.presets import PRESETS, TRAINING_MIXES, MixReport, draw_mix
 from vlm3r.schemas.io import atomic_write_json, read_jsonl, replace_dir, train_shard_files
 
 
+@dataclass(frozen=True, slots=True)
 class _Line:
     """One training conversation of a build: its row, the build's path and the shard's source."""
 
-    __slots__ = ("row", "build", "source", "task")
-
-    def __init__(self, row: dict, build: Path, source: str, task: str) -> None:
-        self.row, self.build, self.source, self.task = row, build, source, task
+    row: dict
+    build: Path
+    source: str
+    task: str
 
     @property
     def key(self) -> str:

@@ -124,8 +124,8 @@ class SensReader:
             headers[i] = np.frombuffer(self._read(off, hsize), dtype=_FRAME_HEADER)[0]
             off += hsize
             offsets[i] = off
-            for what, claimed, limit in (("colour", int(headers[i]["color_size"]), 3 * cw * ch + 65536),
-                                         ("depth", int(headers[i]["depth_size"]), 3 * dw * dh + 65536)):
+            for what, claimed, limit in (("colour", int(headers[i]["color_size"]), 4 * cw * ch + (1 << 20)),
+                                         ("depth", int(headers[i]["depth_size"]), 4 * dw * dh + (1 << 20))):
                 if claimed > limit:  # even uncompressed it would fit in less
                     raise self._fail(f"frame {i}: claims {claimed:,} {what} bytes, more than {limit:,} for its image size")
             off += int(headers[i]["color_size"]) + int(headers[i]["depth_size"])

@@ -192,8 +192,8 @@ def compute_stats(records: Sequence[QARecord], inventory: Mapping[str, DatasetSt
     )
 
 
-def build_stats(out: Path) -> BuildStats:
-    """Statistics of a build folder (its ``qa/`` shards and ``scenes/``)."""
+def build_records(out: Path) -> list[QARecord]:
+    """Every QA record of a build folder (none when it has scenes but no ``qa/`` shards yet)."""
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"{out}: no such build folder")
@@ -201,5 +201,10 @@ def build_stats(out: Path) -> BuildStats:
     has_scenes = (out / "scenes").is_dir() and any((out / "scenes").iterdir())
     if not has_qa and not has_scenes:
         raise FileNotFoundError(f"{out}: not a build folder (no qa/ shards and no scenes/); build one with `vlm3r-data build`")
-    records = read_qa_records(out) if has_qa else []
-    return compute_stats(records, scene_inventory(out))
+    return read_qa_records(out) if has_qa else []
+
+
+def build_stats(out: Path, records: Sequence[QARecord] | None = None) -> BuildStats:
+    """Statistics of a build folder (its ``qa/`` shards and ``scenes/``); ``records`` when already
+    read (``build_records``)."""
+    return compute_stats(build_records(out) if records is None else list(records), scene_inventory(Path(out)))

@@ -492,15 +492,15 @@ def question_figure(record: QARecord, out: Path, max_frames: int = 4) -> Figure:
     return fig
 
 
-def find_questions(out: Path, question_ids: Sequence[str]) -> list[QARecord]:
+def find_questions(out: Path, question_ids: Sequence[str], records: Sequence[QARecord] | None = None) -> list[QARecord]:
     """The QA records with these ids (in the given order) from a build's ``qa/`` shards, read
-    once; an unknown id raises KeyError."""
+    once (or from ``records`` already read); an unknown id raises KeyError."""
     from vlm3r.schemas.io import read_qa_records
 
     if not question_ids:
         return []
     wanted = set(question_ids)
-    found = {r.id: r for r in read_qa_records(out) if r.id in wanted}
+    found = {r.id: r for r in (read_qa_records(out) if records is None else records) if r.id in wanted}
     missing = [q for q in question_ids if q not in found]
     if missing:
         raise KeyError(f"{out}: no question with id {missing[0]!r}")
@@ -655,15 +655,13 @@ def scores_figure(results: Mapping[str, Mapping]) -> Figure:
 
 
 def report_figures(
-    out: Path, results: Mapping[str, Mapping] | None = None, runs: Mapping[str, Sequence[tuple[int, float]]] | None = None,
-    dpi: int = 120,
+    records: Sequence[QARecord], results: Mapping[str, Mapping] | None = None,
+    runs: Mapping[str, Sequence[tuple[int, float]]] | None = None, dpi: int = 120,
 ) -> list[RenderedFigure]:
-    """The report's own figures: answer distributions per task, then (when given) scores of the
-    results files against each other and the runs' training-loss curves."""
-    from vlm3r.schemas.io import read_qa_records
-
-    has_qa = (Path(out) / "qa").is_dir() and any((Path(out) / "qa").rglob("*.jsonl"))
-    figs = [RenderedFigure("Answers per task", "answers.png", png_bytes(answer_distribution_figure(read_qa_records(out) if has_qa else []), dpi))]
+    """The report's own figures: answer distributions per task of a build's ``records``
+    (``stats.build_records``), then (when given) scores of the results files against each other
+    and the runs' training-loss curves."""
+    figs = [RenderedFigure("Answers per task", "answers.png", png_bytes(answer_distribution_figure(records), dpi))]
     if results:
         figs.append(RenderedFigure("Scores per task", "scores.png", png_bytes(scores_figure(results), dpi)))
     if runs:

@@ -132,7 +132,7 @@ def test_zlib_depth_inflates_no_further_than_its_frame(scannet_root, tmp_path):
         with pytest.raises(SensError, match=f"frame 1: depth has {expected + 1} bytes, expected {expected}"):
             r.read_depth(1)
     # a frame claiming more bytes than its image could ever need is refused when the file is opened
-    rewrite_sens(sens, depth_of=lambda i, d: bytes(4 * expected) if i == 2 else d)
+    rewrite_sens(sens, depth_of=lambda i, d: bytes(2 * expected + (2 << 20)) if i == 2 else d)
     with pytest.raises(SensError, match="frame 2: claims"):
         SensReader(sens)
 
