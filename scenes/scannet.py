@@ -58,6 +58,7 @@ from vlm3r.schemas.scene import (
     Intrinsics,
     ObjectInstance,
     SceneMetadata,
+    is_rigid,
 )
 
 SCANNET_FPS = 30.0
@@ -79,8 +80,7 @@ def read_axis_alignment(path: Path) -> np.ndarray:
     if values.size != 16 or not np.isfinite(values).all():
         raise SceneError(path, f"axisAlignment needs 16 finite numbers, got {values.size}")
     m = values.reshape(4, 4)
-    r = m[:3, :3]
-    if np.abs(r.T @ r - np.eye(3)).max() > 1e-3 or abs(np.linalg.det(r) - 1.0) > 1e-3 or not np.allclose(m[3], [0, 0, 0, 1]):
+    if not is_rigid(m):
         raise SceneError(path, "axisAlignment is not a rigid transform (an all-zero, scaled or sheared matrix)")
     return m
 

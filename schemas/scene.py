@@ -39,6 +39,13 @@ def orthonormality_error(r: np.ndarray) -> float:
     return float(np.abs(r.T @ r - np.eye(3)).max())
 
 
+def is_rigid(m: np.ndarray) -> bool:
+    """Whether a 4x4 matrix is a rigid transform: a rotation (det +1) within ``ROTATION_TOL``, any
+    translation, last row [0, 0, 0, 1]."""
+    r = m[:3, :3]
+    return orthonormality_error(r) <= ROTATION_TOL and abs(np.linalg.det(r) - 1.0) <= ROTATION_TOL and bool(np.allclose(m[3], [0, 0, 0, 1]))
+
+
 class OrientedBox(_Model):
     """A solid oriented box in world coordinates (metres, z-up).
 
@@ -180,9 +187,9 @@ class Frame(_Model):
     @classmethod
     def _is_rigid(cls, v: list[list[float]]) -> list[list[float]]:
         m = np.asarray(v, dtype=float)
-        off = orthonormality_error(m[:3, :3])
-        if off > ROTATION_TOL or abs(np.linalg.det(m[:3, :3]) - 1.0) > ROTATION_TOL or not np.allclose(m[3], [0, 0, 0, 1]):
-            raise ValueError(f"camera_to_world is not a rigid pose (rotation off by {off:.3g}, det {np.linalg.det(m[:3, :3]):.3g}, last row {m[3].tolist()})")
+        if not is_rigid(m):
+            raise ValueError(f"camera_to_world is not a rigid pose (rotation off by {orthonormality_error(m[:3, :3]):.3g}, "
+                             f"det {np.linalg.det(m[:3, :3]):.3g}, last row {m[3].tolist()})")
         return v
 
     def pose(self) -> np.ndarray:
