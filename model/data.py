@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlm3r.schemas.io import read_jsonl, train_shard_files
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS, read_jsonl, train_shard_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -221,9 +221,9 @@ def read_mp4(path: Path) -> tuple[list[np.ndarray], float | None]:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            if stream.codec_context.width * stream.codec_context.height > MAX_FRAME_PIXELS:
+            if stream.codec_context.width * stream.codec_context.height > MAX_IMAGE_PIXELS:
                 raise SampleError("frame too large", f"{path}: {stream.codec_context.width}x{stream.codec_context.height} "
-                                  f"video, more than {MAX_FRAME_PIXELS:,} pixels a frame")
+                                  f"video, more than {MAX_IMAGE_PIXELS:,} pixels a frame")
             rate = float(stream.average_rate) if stream.average_rate else None
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except SampleError:
@@ -255,8 +255,6 @@ class LoadedFrames:
         return time_instruction(self.video_s, self.times_s)
 
 
-MAX_FRAME_PIXELS = 4096 * 4096
-"""Frames above this many pixels are refused from their header (real frames are at most 1920x1440)."""
 MAX_FRAME_METADATA_BYTES = 64 * 2**20
 """A frame_metadata.json above this size is refused (a real one of 32 frames is tens of kB)."""
 
@@ -347,8 +345,8 @@ class FrameReader:
             try:
                 with Image.open(path) as im:
                     w, h = im.size  # from the header: refuse before decoding
-                    if w * h > MAX_FRAME_PIXELS:
-                        raise SampleError("frame too large", f"{path}: {w}x{h} frame, more than {MAX_FRAME_PIXELS:,} pixels")
+                    if w * h > MAX_IMAGE_PIXELS:
+                        raise SampleError("frame too large", f"{path}: {w}x{h} frame, more than {MAX_IMAGE_PIXELS:,} pixels")
                     images.append(np.asarray(im.convert("RGB")))
             except (OSError, ValueError, Image.DecompressionBombError) as e:
                 raise SampleError(

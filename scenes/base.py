@@ -14,11 +14,6 @@ from vlm3r.schemas.scene import FrameMetadata, Intrinsics, SceneMetadata
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Largest image (colour, depth, instance mask) a raw file may hold or claim; real scans are at most
-1920 x 1440 (ARKitScenes high-res). Larger ones are refused from their headers, before decoding."""
-
-
 class SceneError(Exception):
     """A scene that cannot be adapted. The message is one line and names the offending file."""
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.scenes.base import MAX_IMAGE_PIXELS, SceneError
+from vlm3r.scenes.base import SceneError
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS
 
 
 MAX_JSON_BYTES = 1 << 30

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS
 from vlm3r.scenes.base import (
-    MAX_IMAGE_PIXELS,
     AdaptedScene,
     AdapterConfig,
     SceneError,

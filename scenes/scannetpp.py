@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS
 from vlm3r.scenes.base import (
-    MAX_IMAGE_PIXELS,
     AdaptedScene,
     AdapterConfig,
     SceneError,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.scenes.base import MAX_IMAGE_PIXELS
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS
 
 COMPRESSION_COLOR = {-1: "unknown", 0: "raw", 1: "png", 2: "jpeg"}
 COMPRESSION_DEPTH = {-1: "unknown", 0: "raw_ushort", 1: "zlib_ushort", 2: "occi_ushort"}

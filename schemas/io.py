@@ -17,6 +17,11 @@ from vlm3r.schemas.qa import QARecord
 from vlm3r.schemas.rows import record_from_qa_row
 
 
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest image (colour, depth, instance mask, a build's frame) any reader accepts; real scans are
+at most 1920 x 1440 (ARKitScenes high-res). Larger ones are refused from their headers, before decoding."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

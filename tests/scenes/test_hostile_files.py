@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlm3r.scenes.base import MAX_IMAGE_PIXELS, SceneError
+from vlm3r.scenes.base import SceneError
+from vlm3r.schemas.io import MAX_IMAGE_PIXELS
 from vlm3r.scenes.sens import SensError, SensFrame, SensReader, write_sens
 
 SID = "scene0001_00"
