@@ -99,17 +99,13 @@ def find_scene(out: Path, scene: str) -> tuple[str, str]:
 def record_scene(out: Path, record: QARecord) -> tuple[str, str]:
     """(build source, scene id) holding a question's scene: ``scenes/<dataset>/<scene>`` or, when
     the build keyed it by another name (``vsibench-meta-scannet`` for a ScanNet scene of a
-    meta-info file), the one source folder that has the scene."""
+    meta-info file), the one source folder that has the scene (``find_scene``)."""
     from vlm3r.scenes.base import check_scene_id
 
     check_scene_id(record.scene_name)
-    root = Path(out) / "scenes"
-    if (root / record.dataset / record.scene_name / "scene_metadata.json").is_file():
+    if (Path(out) / "scenes" / record.dataset / record.scene_name / "scene_metadata.json").is_file():
         return record.dataset, record.scene_name
-    hits = sorted(p.parent.parent.name for p in root.glob(f"*/{record.scene_name}/scene_metadata.json"))
-    if not hits:
-        raise FileNotFoundError(f"{root}: no scene {record.scene_name!r} for question {record.id}")
-    return hits[0], record.scene_name
+    return find_scene(out, record.scene_name)
 
 
 def list_scenes(out: Path) -> list[tuple[str, str]]:
