@@ -247,10 +247,9 @@ def build(
     if summary.unanswerable:
         from vlm3r.datagen.answerability import REASONS
 
-        totals: dict[str, int] = {}
-        for reasons in summary.unanswerable.values():
-            for k, v in reasons.items():
-                totals[k] = totals.get(k, 0) + v
+        from collections import Counter
+
+        totals = sum((Counter(r) for r in summary.unanswerable.values()), Counter())
         why = "; ".join(f"{v} because {REASONS[k]}" for k, v in sorted(totals.items()))
         console.print(plain(f"unanswerable questions dropped (--no-answerable keeps them): {why}"), soft_wrap=True)
     for task_name, per_scene in summary.generation_failures.items():
