@@ -8,6 +8,9 @@ tokens, ``(-1, -1)`` for the camera/pose token). Sub-module names follow the off
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,31 +24,82 @@ def layer_norm(dim: int) -> nn.LayerNorm:
     return nn.LayerNorm(dim, eps=LN_EPS)
 
 
+def _c_float_math() -> tuple[Callable[[float, float], float], Callable[[float], float], Callable[[float], float]] | None:
+    """The C library's ``powf``, ``cosf`` and ``sinf`` (the functions the official ``curope`` CPU
+    kernel calls), or ``None`` where no C maths library can be loaded."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("m") or None)
+        powf, cosf, sinf = lib.powf, lib.cosf, lib.sinf
+    except (OSError, AttributeError):
+        return None
+    powf.argtypes, powf.restype = [ctypes.c_float, ctypes.c_float], ctypes.c_float
+    for f in (cosf, sinf):
+        f.argtypes, f.restype = [ctypes.c_float], ctypes.c_float
+    return powf, cosf, sinf
+
+
 class RoPE2D(nn.Module):
     """2D rotary position embedding (RoPE100): half the head channels rotate with the row, half with the column.
 
-    For a head of ``d`` channels, each half of ``d/2`` channels uses frequencies
-    ``base ** (-2i / (d/2))`` and the rotate-half pairing (channel ``j`` with ``j + d/4``).
-    Angles are ``position * frequency`` in float32, so negative positions (the pose token's -1)
-    are valid. No parameters, no buffers.
+    Within each half of ``2q`` channels, channel ``j`` pairs with ``j + q`` (rotate-half) and turns by
+    ``angle = position / base ** (j / q)``. The arithmetic is the official ``curope`` CPU kernel's
+    (``rope_2d_cpu``), so that both give the same bits: ``j / q`` and the angle are float32
+    divisions; ``powf``, ``cosf`` and ``sinf`` are the C library's, tabulated once for positions
+    -1 ... :attr:`TABLE_POSITIONS` - 2 (a position outside, or a platform without a C maths library,
+    uses float64 rounded to float32, equal to the C functions on ~99% of the values); then
+    ``u*c - v*s`` and ``v*c + u*s`` in float32. No parameters, no buffers.
     """
+
+    #: Positions tabulated: -1 (the pose token) to 254 (images up to 4080 px a side at 16 px patches).
+    TABLE_POSITIONS = 256
 
     def __init__(self, base: float = 100.0) -> None:
         super().__init__()
         self.base = float(base)
+        self._tables: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-    @staticmethod
-    def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x.chunk(2, dim=-1)
-        return torch.cat((-x2, x1), dim=-1)
+    def _table(self, q: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(float32 denominators (q,), cos (P, q), sin (P, q)) for positions -1 ... P - 2, on ``device``."""
+        key = (q, device)
+        if key not in self._tables:
+            exponent = np.arange(q, dtype=np.float32) / np.float32(q)
+            angles_of = lambda denom: np.arange(-1, self.TABLE_POSITIONS - 1, dtype=np.float32)[:, None] / denom  # noqa: E731
+            c_math = _c_float_math()
+            if c_math is None:
+                denom = (np.float64(self.base) ** exponent.astype(np.float64)).astype(np.float32)
+                angles = angles_of(denom).astype(np.float64)
+                cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+            else:
+                powf, cosf, sinf = c_math
+                denom = np.array([powf(self.base, float(e)) for e in exponent], dtype=np.float32)
+                angles = angles_of(denom)
+                cos = np.array([[cosf(float(a)) for a in row] for row in angles], dtype=np.float32)
+                sin = np.array([[sinf(float(a)) for a in row] for row in angles], dtype=np.float32)
+            self._tables[key] = tuple(torch.from_numpy(t).to(device) for t in (denom, cos, sin))  # type: ignore[assignment]
+        return self._tables[key]
+
+    def _cos_sin(self, pos: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (B, 1, N, q), float32, of the angles for positions ``pos`` (B, N)."""
+        denom, cos_table, sin_table = self._table(q, pos.device)
+        index = pos.long() + 1
+        inside = ((index >= 0) & (index < cos_table.shape[0]))[..., None]
+        cos = cos_table[index.clamp(0, cos_table.shape[0] - 1)]
+        sin = sin_table[index.clamp(0, sin_table.shape[0] - 1)]
+        wide = torch.float32 if pos.device.type == "mps" else torch.float64  # MPS has no float64
+        angles = (pos.to(torch.float32)[..., None] / denom).to(wide)
+        cos = torch.where(inside, cos, angles.cos().float())
+        sin = torch.where(inside, sin, angles.sin().float())
+        return cos[:, None], sin[:, None]
 
     def _rope1d(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        # x: (B, H, N, D) float32; pos: (B, N)
-        d = x.shape[-1]
-        inv_freq = 1.0 / (self.base ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
-        angles = pos.to(torch.float32)[..., None] * inv_freq  # (B, N, D/2)
-        angles = torch.cat((angles, angles), dim=-1)[:, None]  # (B, 1, N, D)
-        return x * angles.cos() + self._rotate_half(x) * angles.sin()
+        # x: (B, H, N, 2q) float32; pos: (B, N)
+        q = x.shape[-1] // 2
+        cos, sin = self._cos_sin(pos, q)
+        u, v = x[..., :q], x[..., q:]
+        return torch.cat((u * cos - v * sin, v * cos + u * sin), dim=-1)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate ``tokens`` (B, heads, N, head_dim) by ``positions`` (B, N, 2); computed in float32."""

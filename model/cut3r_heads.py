@@ -104,7 +104,10 @@ class DPTHead(nn.Module):
         gh, gw = image_size[0] // self.patch_size, image_size[1] // self.patch_size
         maps = []
         for i, tokens in enumerate(levels):
-            x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], gh, gw)
+            # (B, h*w, C) -> (B, C, h, w) as a channels-last view of a contiguous copy, the layout the
+            # official head (einops ``rearrange``) gives its convolutions: CPU convolutions round
+            # differently per memory layout.
+            x = tokens.contiguous().unflatten(1, (gh, gw)).permute(0, 3, 1, 2)
             maps.append(self.scratch.layer_rn[i](self.act_postprocess[i](x)))
         path4 = self.scratch.refinenet4(maps[3])[:, :, : maps[2].shape[2], : maps[2].shape[3]]
         path3 = self.scratch.refinenet3(path4, maps[2])

@@ -118,6 +118,30 @@ def test_rope_depends_on_relative_position_only():
     torch.testing.assert_close(rope(q, torch.zeros(1, 1, 2, dtype=torch.long)), q)
 
 
+def test_rope_angles_are_the_official_kernels_float32_arithmetic():
+    """RoPE2D against an independent float64 evaluation of the official kernel's formula
+    (``angle = p / powf(base, j / q)``, float32 divisions): inside its table (the C library's
+    float functions) and outside it (float64 rounded), every cos/sin within one float32 ulp."""
+    import numpy as np
+
+    rope = RoPE2D(100.0)
+    q = 16
+    pos = torch.tensor([[-1, 0, 1, 7, 27, 254, 255, 300, 4000]])  # 255+ lie outside the table
+    cos, sin = rope._cos_sin(pos, q)
+    exponent = np.arange(q, dtype=np.float32) / np.float32(q)
+    denom = (100.0 ** exponent.astype(np.float64)).astype(np.float32)
+    angles = (pos.numpy().astype(np.float32)[..., None] / denom).astype(np.float64)
+    for got, want in ((cos, np.cos(angles)), (sin, np.sin(angles))):
+        want32 = torch.from_numpy(want.astype(np.float32))[:, None]
+        ulp = torch.from_numpy(np.spacing(np.abs(want.astype(np.float32))))[:, None]
+        assert ((got - want32).abs() <= ulp).all()
+    # One rotation of a unit pair gives back (cos, sin): the pairing is channel j with j + q.
+    x = torch.zeros(1, 1, 1, 4 * q)
+    x[..., 0] = 1.0
+    out = rope(x, torch.tensor([[[7, 0]]]))
+    assert out[0, 0, 0, 0] == cos[0, 0, 3, 0] and out[0, 0, 0, q] == sin[0, 0, 3, 0]
+
+
 def test_strict_load_from_pth_and_safetensors(tmp_path, tiny_net, tiny_cfg):
     from safetensors.torch import save_file
 
