@@ -3,7 +3,7 @@
 * ``vlm3r-data`` (``data_app``): build, stats, visualize, routeplan, features, schema, bench;
 * ``vlm3r-train`` (``train_app``): LoRA training of VLM-3R on a build's conversations;
 * ``vlm3r-eval`` (``eval_app``): score, baseline, predict;
-* ``vlm3r-model`` (``model_app``): tokenizer, check-cut3r, bench.
+* ``vlm3r-model`` (``model_app``): tokenizer, check-cut3r, parity-cut3r, bench.
 
 ``python -m vlm3r.cli train ...`` (or ``eval``, ``model``, ``data``) runs the same apps; that is
 what ``torchrun -m`` / ``accelerate launch -m`` start on every GPU. The only module that imports
@@ -942,6 +942,29 @@ def check_cut3r(
     except (ValueError, FileNotFoundError) as e:
         fail("CHECKPOINT: " + str(e))
     typer.echo(json.dumps({"checkpoint": str(checkpoint), "parameters": sum(p.numel() for p in net.parameters())}))
+
+
+@model_app.command("parity-cut3r")
+def parity_cut3r(
+    official: Annotated[Path, typer.Option(help="a checkout of CUT3R/CUT3R (its src/ is imported, curope compiled for the CPU)")],
+    build_dir: Annotated[Path, typer.Option(help="where curope is compiled (kept for the next run)")] = Path(".cache/curope"),
+    checkpoint: Annotated[Optional[Path], typer.Option(help="CUT3R weights to load into both (default: seeded random weights)")] = None,
+    full: Annotated[bool, typer.Option(help="the paper's depth (24 + 12 blocks; about 10 GB of RAM) instead of 2 + 4")] = False,
+    frames: Annotated[int, typer.Option(min=1, help="frames of the video run through both")] = 3,
+    seed: Annotated[int, typer.Option(help="seed of the random weights and the video")] = 0,
+) -> None:
+    """Our CUT3R next to the official code, same weights: the relative error of every output."""
+    from vlm3r.model.config import Cut3rConfig
+    from vlm3r.model.cut3r import read_state_dict
+    from vlm3r.model.cut3r_parity import format_table, parity, reduced_config
+
+    cfg = Cut3rConfig(compute_dtype="float32") if full else reduced_config()
+    try:
+        weights = read_state_dict(checkpoint) if checkpoint else None
+        table = parity(official, build_dir, cfg, weights, frames, seed)
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        fail(str(e))
+    typer.echo(format_table(table))
 
 
 @model_app.command("bench")

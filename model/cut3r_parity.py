@@ -17,8 +17,8 @@ first) is read with a forward hook on ``dec_norm``, the encoder tokens with one 
 
 Run it (a checkout made from ``git clone https://github.com/CUT3R/CUT3R``)::
 
-    python -m vlm3r.model.cut3r_parity --official /path/to/CUT3R                # reduced depth, random weights
-    python -m vlm3r.model.cut3r_parity --official /path/to/CUT3R --checkpoint cut3r_512_dpt_4_64.pth --full
+    vlm3r-model parity-cut3r --official /path/to/CUT3R        # reduced depth, random weights
+    vlm3r-model parity-cut3r --official /path/to/CUT3R --checkpoint cut3r_512_dpt_4_64.pth --full
 
 Each line of the table is one output: the largest, over the frames, of the relative error
 ``||ours - official|| / ||official||`` (Frobenius norm), and the largest absolute difference.
@@ -26,7 +26,6 @@ Each line of the table is one output: the largest, over the frames, of the relat
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import importlib
@@ -39,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from .config import Cut3rConfig
-from .cut3r import CUT3R, read_state_dict
+from .cut3r import CUT3R
 
 #: Where the checkout's RoPE kernel source lies, relative to its root.
 CUROPE_SOURCE = Path("src/croco/models/curope/curope.cpp")
@@ -77,6 +76,7 @@ def build_curope(official: Path, build_dir: Path) -> types.ModuleType:
     """
     from torch.utils.cpp_extension import load
 
+    source = check_checkout(official) / CUROPE_SOURCE
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     stub = build_dir / "no_cuda.cpp"
@@ -84,7 +84,7 @@ def build_curope(official: Path, build_dir: Path) -> types.ModuleType:
         stub.write_text(_NO_CUDA)
     kernel = load(
         name="vlm3r_official_curope",
-        sources=[str(check_checkout(official) / CUROPE_SOURCE), str(stub)],
+        sources=[str(source), str(stub)],
         build_directory=str(build_dir),
         extra_cflags=["-O3"],
         verbose=False,
@@ -325,27 +325,3 @@ def format_table(table: dict[str, tuple[float, float]]) -> str:
     lines = [f"{'output':<{width}}  {'max rel. error':>14}  {'max abs. diff':>13}"]
     lines += [f"{name:<{width}}  {rel:>14.3e}  {absolute:>13.3e}" for name, (rel, absolute) in table.items()]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vlm3r.model.cut3r_parity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", type=Path, required=True, help="a checkout of CUT3R/CUT3R")
-    parser.add_argument("--build-dir", type=Path, default=Path(".cache/curope"), help="where curope is compiled (kept)")
-    parser.add_argument("--checkpoint", type=Path, help="a CUT3R checkpoint to load into both (default: random weights)")
-    parser.add_argument("--full", action="store_true", help="the paper's depth (24 + 12 blocks) instead of the reduced one")
-    parser.add_argument("--frames", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    cfg = Cut3rConfig(compute_dtype="float32") if args.full else reduced_config()
-    weights = read_state_dict(args.checkpoint) if args.checkpoint else None
-    try:
-        table = parity(args.official, args.build_dir, cfg, weights, args.frames, args.seed)
-    except (ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(format_table(table))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

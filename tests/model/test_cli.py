@@ -1,4 +1,4 @@
-"""The model sub-app: strict CUT3R checkpoint check."""
+"""The model sub-app: strict CUT3R checkpoint check, the official-parity command's errors."""
 
 from __future__ import annotations
 
@@ -25,3 +25,10 @@ def test_check_cut3r(tiny_checkpoints, tiny_cfg):
     bad = CliRunner().invoke(model_app, ["check-cut3r", str(ckpt), "--config", "paper"])
     flat = " ".join(bad.output.replace("│", " ").split())  # undo rich's box and line wrapping
     assert bad.exit_code == 2 and "does not match the CUT3R config" in flat
+
+
+def test_parity_cut3r_names_a_folder_that_is_no_checkout(tmp_path):
+    res = CliRunner().invoke(model_app, ["parity-cut3r", "--official", str(tmp_path), "--build-dir", str(tmp_path / "b")])
+    flat = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and f"{tmp_path}: not a CUT3R checkout" in flat
+    assert not (tmp_path / "b").exists()  # nothing compiled for a folder that is no checkout
