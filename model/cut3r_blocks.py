@@ -65,33 +65,35 @@ class RoPE2D(nn.Module):
         """(float32 denominators (q,), cos (P, q), sin (P, q)) for positions -1 ... P - 2, on ``device``."""
         key = (q, device)
         if key not in self._tables:
-            exponent = np.arange(q, dtype=np.float32) / np.float32(q)
-            angles_of = lambda denom: np.arange(-1, self.TABLE_POSITIONS - 1, dtype=np.float32)[:, None] / denom  # noqa: E731
             c_math = _c_float_math()
-            if c_math is None:
-                denom = (np.float64(self.base) ** exponent.astype(np.float64)).astype(np.float32)
-                angles = angles_of(denom).astype(np.float64)
-                cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
-            else:
+            exponent = np.arange(q, dtype=np.float32) / np.float32(q)
+            if c_math is not None:
                 powf, cosf, sinf = c_math
                 denom = np.array([powf(self.base, float(e)) for e in exponent], dtype=np.float32)
-                angles = angles_of(denom)
-                cos = np.array([[cosf(float(a)) for a in row] for row in angles], dtype=np.float32)
-                sin = np.array([[sinf(float(a)) for a in row] for row in angles], dtype=np.float32)
-            self._tables[key] = tuple(torch.from_numpy(t).to(device) for t in (denom, cos, sin))  # type: ignore[assignment]
+            else:
+                denom = (np.float64(self.base) ** exponent.astype(np.float64)).astype(np.float32)
+            angles = np.arange(-1, self.TABLE_POSITIONS - 1, dtype=np.float32)[:, None] / denom  # float32
+            if c_math is not None:
+                cos = np.vectorize(lambda a: cosf(float(a)), otypes=[np.float32])(angles)
+                sin = np.vectorize(lambda a: sinf(float(a)), otypes=[np.float32])(angles)
+            else:
+                cos, sin = np.cos(angles.astype(np.float64)), np.sin(angles.astype(np.float64))
+            self._tables[key] = tuple(torch.from_numpy(t.astype(np.float32)).to(device) for t in (denom, cos, sin))  # type: ignore[assignment]
         return self._tables[key]
 
     def _cos_sin(self, pos: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin (B, 1, N, q), float32, of the angles for positions ``pos`` (B, N)."""
         denom, cos_table, sin_table = self._table(q, pos.device)
         index = pos.long() + 1
-        inside = ((index >= 0) & (index < cos_table.shape[0]))[..., None]
-        cos = cos_table[index.clamp(0, cos_table.shape[0] - 1)]
-        sin = sin_table[index.clamp(0, sin_table.shape[0] - 1)]
+        inside = (index >= 0) & (index < cos_table.shape[0])
+        if pos.device.type == "cpu" and bool(inside.all()):  # the usual case; a free check on a CPU
+            return cos_table[index][:, None], sin_table[index][:, None]
+        # Elsewhere without a device sync: positions outside the table from float64.
+        index, inside = index.clamp(0, cos_table.shape[0] - 1), inside[..., None]
         wide = torch.float32 if pos.device.type == "mps" else torch.float64  # MPS has no float64
         angles = (pos.to(torch.float32)[..., None] / denom).to(wide)
-        cos = torch.where(inside, cos, angles.cos().float())
-        sin = torch.where(inside, sin, angles.sin().float())
+        cos = torch.where(inside, cos_table[index], angles.cos().float())
+        sin = torch.where(inside, sin_table[index], angles.sin().float())
         return cos[:, None], sin[:, None]
 
     def _rope1d(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
