@@ -186,6 +186,10 @@ def load_both(official: nn.Module, ours: CUT3R, sd: dict[str, torch.Tensor]) -> 
     if theirs != mine:
         diff = sorted(set(theirs) ^ set(mine))[:5] or [k for k in mine if theirs.get(k) != mine[k]][:5]
         raise ValueError(f"official and our CUT3R differ in parameters: {diff}")
+    given = {k: tuple(v.shape) for k, v in sd.items()}
+    if given != mine:
+        diff = sorted(set(given) ^ set(mine))[:5] or [k for k in mine if given.get(k) != mine[k]][:5]
+        raise ValueError(f"the weights do not fit this CUT3R configuration (the paper's needs --full): {diff}")
     nn.Module.load_state_dict(official, sd, strict=True)
     ours.load_state_dict(sd, strict=True)
 

@@ -4,6 +4,8 @@ weights, and the errors a user sees. The comparison with the official code itsel
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -58,3 +60,14 @@ def test_official_kwargs_keep_the_checkpoints_fixed_settings():
 def test_a_folder_that_is_no_checkout_is_named(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path}: not a CUT3R checkout \(src/croco/models/curope/curope.cpp is missing\)"):
         parity.check_checkout(tmp_path)
+
+
+def test_weights_of_another_depth_are_refused_in_one_line(tiny_cfg):
+    from vlm3r.model.cut3r import CUT3R
+
+    a, b = CUT3R(tiny_cfg.cut3r), CUT3R(tiny_cfg.cut3r)
+    deeper = parity.random_weights(dataclasses.replace(tiny_cfg.cut3r, enc_depth=tiny_cfg.cut3r.enc_depth + 1))
+    with pytest.raises(ValueError, match=r"do not fit this CUT3R configuration .*enc_blocks"):
+        parity.load_both(a, b, deeper)
+    parity.load_both(a, b, parity.random_weights(tiny_cfg.cut3r, 3))
+    assert torch.equal(a.enc_norm.weight, b.enc_norm.weight)
